@@ -1,0 +1,17 @@
+"""LightningDataModules: what feeds the models."""
+
+from datamodules.cats_dogs import CatsDogsDataModule
+from datamodules.image_folder import ImageFolderDataModule
+from datamodules.layouts import DataLayoutError
+from datamodules.names import NamesDataModule
+from datamodules.rmb import RMBDataModule
+from datamodules.transforms import SaltPepperNoise
+
+__all__ = [
+    "CatsDogsDataModule",
+    "DataLayoutError",
+    "ImageFolderDataModule",
+    "NamesDataModule",
+    "RMBDataModule",
+    "SaltPepperNoise",
+]

@@ -1,0 +1,195 @@
+"""The shared image-folder data module: scan, validate, split, decode once, augment tensors, load."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import lightning.pytorch as pl
+import torch
+from torch.utils.data import DataLoader, Dataset
+from torchvision.transforms import v2
+
+from datamodules.image_cache import decode_images
+from datamodules.layouts import DataLayoutError, Sample, scan_image_folder
+from datamodules.splits import check_fractions, stratified_split
+from datamodules.transforms import IMAGENET_MEAN, IMAGENET_STD, compose, normalize_batch
+
+
+class CachedImages(Dataset):
+    """Decoded uint8 images with labels (or indices, for prediction) and an optional tensor augmentation."""
+
+    def __init__(self, images: torch.Tensor, targets: torch.Tensor, augment: v2.Transform | None = None):
+        self.images, self.targets, self.augment = images, targets, augment
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        image = self.images[index]
+        return (self.augment(image) if self.augment else image), self.targets[index]
+
+
+def _as_size(size: int | Sequence[int]) -> tuple[int, int]:
+    return (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
+
+
+class ImageFolderDataModule(pl.LightningDataModule):
+    """Images in class folders (or pre-split, or flat ``<class>.<n>.jpg``), decoded once into memory.
+
+    Batches leave the loader as uint8 and are normalized on the device they land on.
+
+    Args:
+        data_dir: the data set's folder (see ``datamodules.layouts`` for the layouts understood).
+        class_names: label order; ``None`` takes the sorted folder names.
+        image_size: the size images are decoded to and cached at (int or (height, width)).
+        keep_aspect: resize the shorter side and crop the centre instead of squashing to ``image_size``.
+        batch_size: samples per batch on each device.
+        num_workers: loader worker processes (augmentation runs there; 0 is fast for small images).
+        split: train/val/test fractions for data that is not pre-split (missing pre-split parts too).
+        seed: seed of the deterministic split.
+        augment: tensor transforms applied to each uint8 training image (e.g. ``torchvision.transforms.v2``).
+        eval_transform: tensor transforms applied to each val/test/predict image (e.g. a centre crop).
+        mean: per-channel mean for normalization.
+        std: per-channel standard deviation for normalization.
+        predict_dir: a folder of images to classify with ``predict``.
+        allow_flat: also accept flat ``<class>.<n>.jpg`` files.
+    """
+
+    def __init__(
+        self,
+        data_dir: str | Path,
+        class_names: list[str] | None = None,
+        image_size: int | tuple[int, int] = 32,
+        keep_aspect: bool = False,
+        batch_size: int = 16,
+        num_workers: int = 0,
+        split: tuple[float, float, float] = (0.8, 0.1, 0.1),
+        seed: int = 42,
+        augment: list[v2.Transform] | None = None,
+        eval_transform: list[v2.Transform] | None = None,
+        mean: tuple[float, float, float] = IMAGENET_MEAN,
+        std: tuple[float, float, float] = IMAGENET_STD,
+        predict_dir: str | Path | None = None,
+        allow_flat: bool = False,
+    ) -> None:
+        super().__init__()
+        if batch_size < 1:
+            raise ValueError(f"--data.batch_size must be a positive integer, got {batch_size}.")
+        self.data_dir = Path(data_dir).expanduser()
+        self.image_size = _as_size(image_size)
+        self.keep_aspect = keep_aspect
+        self.batch_size = batch_size
+        self.num_workers = num_workers
+        self.split = check_fractions(split)
+        self.seed = seed
+        self.augment = compose(augment)
+        self.eval_transform = compose(eval_transform)
+        self.mean, self.std = tuple(mean), tuple(std)
+        self.predict_dir = Path(predict_dir).expanduser() if predict_dir else None
+        self.allow_flat = allow_flat
+        self._fixed_class_names = list(class_names) if class_names else None
+        self._splits: dict[str, CachedImages] = {}
+        self.predict_inputs: list[str] = []
+
+    @property
+    def class_names(self) -> list[str]:
+        """Label order, from the constructor or the folder names (a cheap listing, no decoding)."""
+        if self._fixed_class_names is None:
+            self._fixed_class_names = self._scan().class_names
+        return self._fixed_class_names
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    def _scan(self):
+        return scan_image_folder(self.data_dir, self._fixed_class_names, allow_flat=self.allow_flat)
+
+    def split_samples(self) -> dict[str, list[Sample]]:
+        """Train/val/test samples: the folders' own split where given, else a seeded stratified one."""
+        scanned = self._scan()
+        if not scanned.splits:
+            return self._carve(scanned.unsplit, self.split)
+        splits = dict(scanned.splits)
+        # Parts the folders lack are carved deterministically: val from train, test from val.
+        if "val" not in splits and "test" not in splits:
+            return self._carve(splits["train"], self.split)
+        if "val" not in splits:
+            val_fraction = self.split[1] / (self.split[0] + self.split[1])
+            splits["train"], splits["val"] = self._carve(
+                splits["train"], (1 - val_fraction, val_fraction)
+            ).values()
+        if "test" not in splits:
+            splits["val"], splits["test"] = self._carve(splits["val"], (0.5, 0.5)).values()
+        return splits
+
+    def _carve(self, samples: list[Sample], fractions: Sequence[float]) -> dict[str, list[Sample]]:
+        parts = stratified_split(samples, [s.label for s in samples], fractions, self.seed)
+        return dict(zip(("train", "val", "test"), parts, strict=False))
+
+    def _decode(self, samples: list[Sample], stage: str) -> CachedImages:
+        decoded = decode_images([s.path for s in samples], self.image_size, self.keep_aspect)
+        labels = torch.tensor([samples[i].label for i in decoded.kept], dtype=torch.long)
+        for label, name in enumerate(self.class_names):
+            if stage == "train" and not (labels == label).any():
+                raise DataLayoutError(f"No readable training image of class '{name}' in {self.data_dir}.")
+        return CachedImages(decoded.images, labels, self.augment if stage == "train" else self.eval_transform)
+
+    def setup(self, stage: str) -> None:
+        if stage == "predict":
+            self._setup_predict()
+            return
+        if self._splits:
+            return
+        for name, samples in self.split_samples().items():
+            if not samples:
+                raise DataLayoutError(
+                    f"The {name} split of {self.data_dir} is empty: add images or change --data.split."
+                )
+            self._splits[name] = self._decode(samples, name)
+
+    def _setup_predict(self) -> None:
+        if self.predict_dir is None or not self.predict_dir.is_dir():
+            raise DataLayoutError(
+                f"predict needs --data.predict_dir pointing at a folder of images, got {self.predict_dir}."
+            )
+        paths = sorted(p for p in self.predict_dir.rglob("*") if p.is_file() and not p.name.startswith("."))
+        decoded = decode_images(paths, self.image_size, self.keep_aspect)
+        if not decoded.kept:
+            raise DataLayoutError(f"No readable image in {self.predict_dir}.")
+        self.predict_inputs = [str(paths[i]) for i in decoded.kept]
+        indices = torch.arange(len(decoded.kept))
+        self._splits["predict"] = CachedImages(decoded.images, indices, self.eval_transform)
+
+    def dataset(self, split: str) -> CachedImages:
+        if split not in self._splits:
+            raise RuntimeError(f"The {split} split is not set up: call setup() first.")
+        return self._splits[split]
+
+    def _loader(self, split: str, shuffle: bool) -> DataLoader:
+        return DataLoader(
+            self.dataset(split),
+            batch_size=self.batch_size,
+            shuffle=shuffle,
+            num_workers=self.num_workers,
+            persistent_workers=self.num_workers > 0,
+            pin_memory=torch.cuda.is_available(),
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader("train", shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader("val", shuffle=False)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader("test", shuffle=False)
+
+    def predict_dataloader(self) -> DataLoader:
+        return self._loader("predict", shuffle=False)
+
+    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        images, targets = batch
+        return normalize_batch(images, self.mean, self.std), targets

@@ -1,0 +1,56 @@
+"""Write a run's final numbers to ``<log_dir>/metrics.json``, machine-readable."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import lightning.pytorch as pl
+from lightning.pytorch.callbacks import Callback, ModelCheckpoint
+from lightning.pytorch.utilities import rank_zero_only
+
+
+class MetricsJson(Callback):
+    """After each validation and test, merge the latest epoch metrics into ``metrics.json``.
+
+    Keys are the logged names (``val/acc``, ``test/macro_f1``, ...) plus ``epoch``, ``global_step`` and,
+    when a checkpoint callback monitors a metric, ``best_checkpoint`` and ``best_score``. A later ``test``
+    run on the same run folder adds its numbers to the same file.
+    """
+
+    def __init__(self, prefixes: tuple[str, ...] = ("val/", "test/"), filename: str = "metrics.json") -> None:
+        self.prefixes = tuple(prefixes)
+        self.filename = filename
+
+    def path(self, trainer: pl.Trainer) -> Path | None:
+        return Path(trainer.log_dir) / self.filename if trainer.log_dir else None
+
+    @rank_zero_only
+    def _write(self, trainer: pl.Trainer, fitting: bool) -> None:
+        path = self.path(trainer)
+        if path is None or trainer.fast_dev_run:
+            return
+        numbers = json.loads(path.read_text()) if path.is_file() else {}
+        numbers.update(
+            {
+                k: v.item()
+                for k, v in trainer.callback_metrics.items()
+                if k.startswith(self.prefixes) and v.numel() == 1
+            }
+        )
+        checkpoint = trainer.checkpoint_callback
+        if fitting:
+            numbers.update(epoch=trainer.current_epoch, global_step=trainer.global_step)
+        if fitting and isinstance(checkpoint, ModelCheckpoint) and checkpoint.best_model_path:
+            numbers["best_checkpoint"] = checkpoint.best_model_path
+            if checkpoint.best_model_score is not None:
+                numbers["best_score"] = checkpoint.best_model_score.item()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(numbers, indent=2, sort_keys=True) + "\n")
+
+    def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if not trainer.sanity_checking:
+            self._write(trainer, fitting=trainer.state.fn == "fit")
+
+    def on_test_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._write(trainer, fitting=False)

@@ -1,0 +1,97 @@
+"""What every classifier shares: loss, per-stage torchmetrics, optimizer and scheduler from the config."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import lightning.pytorch as pl
+import torch
+from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
+from torch import nn
+from torchmetrics import MetricCollection
+from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
+
+
+class ClassificationTask(pl.LightningModule):
+    """Base of the classifiers. Subclasses build the network and implement ``forward(inputs)``.
+
+    Batches are ``(inputs, targets)``; for prediction the targets are the inputs' indices. Logs
+    ``{train,val,test}/loss``, ``/acc`` (micro) and ``/macro_f1``.
+
+    Args:
+        class_names: label order, linked from the data module.
+        optimizer: any ``torch.optim`` optimizer (class path and init args in the config).
+        scheduler: any ``torch.optim.lr_scheduler`` scheduler, or none; ``ReduceLROnPlateau`` watches
+            its ``monitor`` (Lightning's variant) or ``val/loss``.
+        loss: any loss taking (logits, class indices); default cross-entropy.
+    """
+
+    def __init__(
+        self,
+        class_names: list[str],
+        optimizer: OptimizerCallable = torch.optim.Adam,
+        scheduler: LRSchedulerCallable | None = None,
+        loss: nn.Module | None = None,
+    ) -> None:
+        super().__init__()
+        if len(class_names) < 2:
+            raise ValueError(f"A classifier needs at least 2 classes, got class_names={class_names}.")
+        self.class_names = list(class_names)
+        self.optimizer_factory = optimizer
+        self.scheduler_factory = scheduler
+        self.criterion = loss if loss is not None else nn.CrossEntropyLoss()
+        n = len(class_names)
+        metrics = MetricCollection(
+            {"acc": MulticlassAccuracy(n, average="micro"), "macro_f1": MulticlassF1Score(n, average="macro")}
+        )
+        self.train_metrics = metrics.clone(prefix="train/")
+        self.val_metrics = metrics.clone(prefix="val/")
+        self.test_metrics = metrics.clone(prefix="test/")
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    def _shared_step(self, batch: Any, stage: str, metrics: MetricCollection) -> torch.Tensor:
+        inputs, targets = batch
+        logits = self(inputs)
+        loss = self.criterion(logits, targets)
+        metrics.update(logits, targets)
+        on_step = stage == "train"
+        self.log(
+            f"{stage}/loss", loss, on_step=on_step, on_epoch=True, prog_bar=True, batch_size=len(targets),
+            sync_dist=not on_step,
+        )  # fmt: skip
+        self.log_dict(metrics, on_step=False, on_epoch=True, prog_bar=stage != "train")
+        return loss
+
+    def on_train_start(self) -> None:
+        self.val_metrics.reset()  # the sanity check must not leak into the first epoch's numbers
+
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        return self._shared_step(batch, "train", self.train_metrics)
+
+    def validation_step(self, batch: Any, batch_idx: int) -> None:
+        self._shared_step(batch, "val", self.val_metrics)
+
+    def test_step(self, batch: Any, batch_idx: int) -> None:
+        self._shared_step(batch, "test", self.test_metrics)
+
+    def predict_step(self, batch: Any, batch_idx: int) -> dict[str, torch.Tensor]:
+        inputs, indices = batch
+        return {"index": indices, "probs": self(inputs).softmax(dim=-1)}
+
+    def parameter_groups(self) -> Iterable[Any]:
+        """What the optimizer gets; subclasses return param groups (e.g. per-layer learning rates)."""
+        return [p for p in self.parameters() if p.requires_grad]
+
+    def configure_optimizers(self) -> Any:
+        optimizer = self.optimizer_factory(self.parameter_groups())
+        if self.scheduler_factory is None:
+            return optimizer
+        scheduler = self.scheduler_factory(optimizer)
+        config: dict[str, Any] = {"scheduler": scheduler}
+        if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+            config["monitor"] = getattr(scheduler, "monitor", "val/loss")
+        return {"optimizer": optimizer, "lr_scheduler": config}

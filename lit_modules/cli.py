@@ -1,0 +1,145 @@
+"""The ``hello-lightning`` command: a LightningCLI whose YAML picks the task's model and data."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import lightning.pytorch as pl
+from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.cli import ArgsType, LightningArgumentParser, LightningCLI
+from lightning.pytorch.loggers import TensorBoardLogger
+from lightning.pytorch.utilities import rank_zero_info
+
+from lit_modules.callbacks import MetricsJson, PredictionCsv
+
+# Values the data decides, linked to the model when the data module has them. Each name must mean the same
+# to every model that can meet such data: a model taking **kwargs receives every link whose source exists.
+DATA_TO_MODEL_LINKS = ("class_names", "class_counts", "vocab_size", "image_shape")
+CHECKPOINT_WORDS = ("best", "last")
+
+
+def _snake_case(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+class HelloCLI(LightningCLI):
+    """LightningCLI with the project's conventions built in.
+
+    - ``--name``: runs go to ``<trainer.default_root_dir>/<name>/version_<n>/`` (TensorBoard events,
+      ``config.yaml``, ``checkpoints/best.ckpt`` and ``last.ckpt``, ``metrics.json``).
+    - ``--ckpt_path best`` or ``last``: the newest such checkpoint of this task; the command then writes
+      into that run's folder, so ``test`` numbers land next to the ``fit`` ones.
+    - ``--checkpoint.*``, ``--metrics_json.*``, ``--predictions.*``: the always-on callbacks.
+    """
+
+    def __init__(self, args: ArgsType = None, **kwargs: Any) -> None:
+        self.run_version: int | None = None
+        super().__init__(
+            pl.LightningModule,
+            pl.LightningDataModule,
+            subclass_mode_model=True,
+            subclass_mode_data=True,
+            auto_configure_optimizers=False,
+            save_config_kwargs={"overwrite": True},
+            trainer_defaults={"default_root_dir": "runs"},
+            args=args,
+            **kwargs,
+        )
+
+    def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
+        parser.add_argument(
+            "--name",
+            type=str | None,
+            default=None,
+            help="Task name: runs go to <default_root_dir>/<name>/version_<n>/ (default: the model class).",
+        )
+        parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
+        parser.set_defaults(
+            {
+                "checkpoint.monitor": "val/acc",
+                "checkpoint.mode": "max",
+                "checkpoint.filename": "best",
+                "checkpoint.save_last": True,
+                "checkpoint.auto_insert_metric_name": False,
+            }
+        )
+        parser.add_lightning_class_args(MetricsJson, "metrics_json")
+        parser.add_lightning_class_args(PredictionCsv, "predictions")
+        for key in DATA_TO_MODEL_LINKS:
+            parser.link_arguments(f"data.{key}", f"model.init_args.{key}", apply_on="instantiate")
+
+    # -- where a run lives -------------------------------------------------------------------------------
+    @property
+    def subcommand_config(self) -> Any:
+        return self.config[self.config.subcommand] if self.config.get("subcommand") else self.config
+
+    @property
+    def task_name(self) -> str:
+        config = self.subcommand_config
+        if config.get("name"):
+            return config.name
+        model_class = str(config.model.class_path) if config.get("model") else "model"
+        return _snake_case(model_class.rsplit(".", 1)[-1])
+
+    @property
+    def task_dir(self) -> Path:
+        return Path(self.subcommand_config.trainer.default_root_dir) / self.task_name
+
+    def _newest_checkpoint(self, word: str) -> Path:
+        """``best``/``last`` -> the file in the highest ``version_<n>`` of this task that has it."""
+        runs = sorted(
+            (int(m.group(1)), d)
+            for d in self.task_dir.glob("version_*")
+            if (m := re.fullmatch(r"version_(\d+)", d.name))
+        )
+        for _, run in reversed(runs):
+            if (run / "checkpoints" / f"{word}.ckpt").is_file():
+                return run / "checkpoints" / f"{word}.ckpt"
+        self.parser.error(
+            f"--ckpt_path {word}: no {word}.ckpt under {self.task_dir}/version_*/checkpoints/. "
+            f"Train first (hello-lightning fit --config ...), or pass a checkpoint file."
+        )
+        raise AssertionError("unreachable")
+
+    def parse_arguments(self, parser: LightningArgumentParser, args: ArgsType) -> None:
+        super().parse_arguments(parser, args)
+        config = self.subcommand_config
+        ckpt_path = config.get("ckpt_path")
+        if ckpt_path in CHECKPOINT_WORDS:
+            ckpt_path = str(self._newest_checkpoint(ckpt_path))
+            config.ckpt_path = ckpt_path
+        if ckpt_path:
+            run_dir = Path(ckpt_path).resolve().parent.parent
+            if run_dir.parent == self.task_dir.resolve() and (
+                m := re.fullmatch(r"version_(\d+)", run_dir.name)
+            ):
+                self.run_version = int(m.group(1))
+
+    def instantiate_trainer(self, **kwargs: Any) -> pl.Trainer:
+        trainer_config = self._get(self.config_init, "trainer", default={})
+        if trainer_config.get("logger") in (None, True):
+            kwargs["logger"] = TensorBoardLogger(
+                save_dir=trainer_config["default_root_dir"],
+                name=self.task_name,
+                version=self.run_version,
+                default_hp_metric=False,
+            )
+        return super().instantiate_trainer(**kwargs)
+
+    def after_fit(self) -> None:
+        if self.trainer.log_dir and not self.trainer.fast_dev_run:
+            rank_zero_info(
+                f"Run folder: {self.trainer.log_dir}\n"
+                f"Test its best checkpoint: hello-lightning test --config <this config> --ckpt_path best"
+            )
+
+
+def main(args: ArgsType = None) -> None:
+    """Entry point of ``hello-lightning``; ``args`` lets tests and scripts run it in-process."""
+    HelloCLI(args=args)
+
+
+if __name__ == "__main__":
+    main()

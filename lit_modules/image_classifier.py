@@ -1,0 +1,42 @@
+"""Image classification over any plain network that takes ``num_classes``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from torch import nn
+
+from lit_modules.classification import ClassificationTask
+from lit_modules.nets.init import InitScheme, initialize
+
+
+class ImageClassifier(ClassificationTask):
+    """Classify images with ``net(num_classes)``, e.g. ``lit_modules.nets.LeNet`` or ``SmallCNN``.
+
+    Args:
+        net: the network's class path and init args, minus ``num_classes`` (filled from the data).
+        init: weight initialisation scheme for conv and linear layers.
+        channels_last: keep activations in NHWC memory format (faster convolutions on GPUs).
+        **kwargs: see ``ClassificationTask`` (class names, optimizer, scheduler, loss).
+    """
+
+    def __init__(
+        self,
+        net: Callable[[int], nn.Module],
+        init: InitScheme = "default",
+        channels_last: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.save_hyperparameters()
+        self.net = initialize(net(self.num_classes), init)
+        self.channels_last = channels_last
+        if channels_last:
+            self.net = self.net.to(memory_format=torch.channels_last)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        if self.channels_last:
+            images = images.contiguous(memory_format=torch.channels_last)
+        return self.net(images)

@@ -1,0 +1,9 @@
+"""Plain networks: torch and torchvision only, no Lightning."""
+
+from lit_modules.nets.alexnet import alexnet
+from lit_modules.nets.char_rnn import CharRNN
+from lit_modules.nets.init import initialize
+from lit_modules.nets.lenet import LeNet
+from lit_modules.nets.small_cnn import SmallCNN
+
+__all__ = ["CharRNN", "LeNet", "SmallCNN", "alexnet", "initialize"]

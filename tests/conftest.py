@@ -1,0 +1,97 @@
+"""Shared fixtures: generated data sets, the real data in ../shared/data, and in-process CLI runs."""
+
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image
+
+from lit_modules.cli import HelloCLI
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = Path(os.environ.get("HELLO_SHARED_DATA", REPO.parent / "shared" / "data"))
+COLORS = [(200, 40, 40), (40, 40, 200), (40, 200, 40), (200, 200, 40)]
+
+
+def shared_data(name: str) -> Path:
+    """A folder of the real data, or a clean skip where it is absent (e.g. on a user's machine)."""
+    path = SHARED_DATA / name
+    if not path.is_dir():
+        pytest.skip(f"real data {path} is not here")
+    return path
+
+
+def image_bytes(label: int, index: int, fmt: str = "JPEG", size: tuple[int, int] = (48, 40)) -> bytes:
+    """A small image whose colour tells its class, with a little per-image variation."""
+    base = COLORS[label % len(COLORS)]
+    color = tuple(min(255, c + (index * 7) % 40) for c in base)
+    img = Image.new("RGB", size, color)
+    img.paste((255 - color[0], 255 - color[1], 255 - color[2]), (4 + index % 10, 4, 16 + index % 10, 16))
+    buf = io.BytesIO()
+    img.save(buf, format=fmt)
+    return buf.getvalue()
+
+
+def write_class_folders(root: Path, class_names: Sequence[str], per_class: int = 10) -> Path:
+    for label, name in enumerate(class_names):
+        folder = root / name
+        folder.mkdir(parents=True, exist_ok=True)
+        for i in range(per_class):
+            (folder / f"img_{i:03d}.jpg").write_bytes(image_bytes(label, i))
+    return root
+
+
+def write_names(root: Path, names_by_language: dict[str, Sequence[str]] | None = None) -> Path:
+    names_by_language = names_by_language or {
+        "Alpha": [f"Ab{c}{d}" for c in "abcdefgh" for d in "xyz"],
+        "Beta": [f"Zo{c}{d}ski" for c in "abcdefgh" for d in "xyz"],
+        "Gamma": [f"Ng{c}{d}en" for c in "abcdefgh" for d in "xyz"],
+    }
+    root.mkdir(parents=True, exist_ok=True)
+    for language, names in names_by_language.items():
+        (root / f"{language}.txt").write_text("\n".join(names) + "\n", encoding="utf-8")
+    return root
+
+
+@pytest.fixture
+def image_folder(tmp_path: Path) -> Callable[..., Path]:
+    """``image_folder(class_names, per_class=10)``: generated class folders under tmp_path."""
+
+    def make(class_names: Sequence[str] = ("1", "100"), per_class: int = 10, name: str = "images") -> Path:
+        return write_class_folders(tmp_path / name, class_names, per_class)
+
+    return make
+
+
+@pytest.fixture
+def names_folder(tmp_path: Path) -> Path:
+    return write_names(tmp_path / "names")
+
+
+@pytest.fixture
+def run_cli(tmp_path: Path) -> Callable[..., HelloCLI]:
+    """Run ``hello-lightning`` in-process, writing under tmp_path/runs; CPU unless a given config says else.
+
+    The defaults come first, so a ``--config`` or flag given by the test overrides them.
+    """
+
+    def run(subcommand: str, *args: str) -> HelloCLI:
+        defaults = [
+            "--trainer.default_root_dir", str(tmp_path / "runs"),
+            "--trainer.accelerator", "cpu",
+            "--trainer.enable_progress_bar", "false",
+            "--trainer.enable_model_summary", "false",
+        ]  # fmt: skip
+        return HelloCLI(args=[subcommand, *defaults, *args])
+
+    return run
+
+
+@pytest.fixture(autouse=True)
+def _few_threads() -> None:
+    torch.set_num_threads(2)
