@@ -52,7 +52,7 @@ def _try_decode(path: Path, size: tuple[int, int], keep_aspect: bool) -> torch.T
     try:
         return decode_image(path, size, keep_aspect)
     except UnidentifiedImageError:
-        return "not an image"
+        return "empty file" if path.stat().st_size == 0 else "not an image"
     except (OSError, ValueError, SyntaxError) as err:
         return f"unreadable ({err})"
 

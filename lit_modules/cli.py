@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,9 @@ from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_info
 
 from lit_modules.callbacks import MetricsJson, PredictionCsv
+
+# Lightning's own use of jsonargparse triggers deprecation notices a user can do nothing about.
+os.environ.setdefault("JSONARGPARSE_DEPRECATION_WARNINGS", "off")
 
 # Values the data decides, linked to the model when the data module has them. Each name must mean the same
 # to every model that can meet such data: a model taking **kwargs receives every link whose source exists.

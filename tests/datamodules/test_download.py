@@ -1,0 +1,69 @@
+"""Checksummed download and extraction, against a local HTTP server (never the internet)."""
+
+from __future__ import annotations
+
+import functools
+import threading
+import zipfile
+from collections.abc import Iterator
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from datamodules import CatsDogsDataModule
+from datamodules.download import ChecksumError, download_and_extract, sha256sum
+from tests.conftest import image_bytes
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """A zip shaped like Microsoft's PetImages archive, served on 127.0.0.1."""
+    folder = tmp_path / "served"
+    folder.mkdir()
+    archive = folder / "pets.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        for label, name in enumerate(("Cat", "Dog")):
+            for i in range(5):
+                zf.writestr(f"PetImages/{name}/{i}.jpg", image_bytes(label, i))
+        zf.writestr("PetImages/Dog/666.jpg", b"")  # the real archive has empty files too
+    handler = functools.partial(SimpleHTTPRequestHandler, directory=str(folder))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/pets.zip", archive
+    server.shutdown()
+    server.server_close()
+
+
+def test_download_checks_and_extracts(served, tmp_path: Path) -> None:
+    url, archive = served
+    target = tmp_path / "data"
+    download_and_extract(url, target, sha256sum(archive))
+    assert (target / "PetImages" / "Cat" / "0.jpg").is_file()
+    download_and_extract(
+        "http://127.0.0.1:1/unreachable.zip", target, sha256sum(archive), filename="pets.zip"
+    )
+
+
+def test_wrong_checksum_deletes_the_file(served, tmp_path: Path) -> None:
+    url, _ = served
+    with pytest.raises(ChecksumError, match="expected SHA-256 0+"):
+        download_and_extract(url, tmp_path / "data", "0" * 64)
+    assert not (tmp_path / "data" / "pets.zip").exists()
+
+
+def test_unreachable_url_says_what_to_do(tmp_path: Path) -> None:
+    with pytest.raises(RuntimeError, match="Download it by hand"):
+        download_and_extract("http://127.0.0.1:1/x.zip", tmp_path, None)
+
+
+def test_cats_dogs_prepare_data_then_setup(served, tmp_path: Path) -> None:
+    url, archive = served
+    dm = CatsDogsDataModule(
+        tmp_path / "cats_dogs", download=True, url=url, sha256=sha256sum(archive), image_size=8
+    )
+    dm.prepare_data()
+    with pytest.warns(UserWarning, match=r"(?s)Skipped 1 file.*666.jpg: empty file"):
+        dm.setup("fit")
+    assert sum(len(dm.dataset(s)) for s in ("train", "val", "test")) == 10

@@ -1,0 +1,68 @@
+"""The plain networks: shapes, normalization switches, initialisation schemes, the char-RNN."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from lit_modules.nets import CharRNN, LeNet, SmallCNN, alexnet, initialize
+from lit_modules.nets.init import InitScheme
+from lit_modules.nets.norm import norm1d, norm2d
+
+
+@pytest.mark.parametrize("norm", ["batch", "layer", "instance", "group", "none"])
+def test_image_nets_output_logits_for_every_norm(norm: str) -> None:
+    x = torch.randn(2, 3, 32, 32)
+    assert LeNet(5, norm=norm, dropout=0.5)(x).shape == (2, 5)
+    assert SmallCNN(3, widths=(8, 16), norm=norm)(x).shape == (2, 3)
+
+
+def test_lenet_with_batchnorm_has_norm_layers_and_takes_other_sizes() -> None:
+    net = LeNet(2, norm="batch")
+    assert sum(isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)) for m in net.modules()) == 4
+    assert net(torch.randn(2, 3, 48, 48)).shape == (2, 2)
+
+
+def test_alexnet_from_torchvision() -> None:
+    assert alexnet(4)(torch.randn(1, 3, 64, 64)).shape == (1, 4)
+
+
+def test_unknown_norm_is_refused() -> None:
+    with pytest.raises(ValueError, match="Unknown normalization 'batchy'"):
+        norm2d("batchy", 4)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="Unknown normalization"):
+        norm1d("x", 4)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "scheme",
+    ["xavier_uniform", "xavier_normal", "kaiming_uniform", "kaiming_normal", "normal", "uniform", "constant",
+     "orthogonal"],
+)  # fmt: skip
+def test_init_schemes_rewrite_weights_and_zero_biases(scheme: InitScheme) -> None:
+    torch.manual_seed(0)
+    net = LeNet(2)
+    before = net.features[0].weight.clone()
+    initialize(net, scheme)
+    assert not torch.equal(before, net.features[0].weight)
+    assert all(m.bias.abs().sum() == 0 for m in net.modules() if isinstance(m, (nn.Conv2d, nn.Linear)))
+    if scheme == "constant":
+        assert torch.all(net.classifier[-1].weight == 0.01)
+    with pytest.raises(ValueError, match="Unknown init scheme"):
+        initialize(net, "zeros")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("cell", ["rnn", "gru", "lstm"])
+@pytest.mark.parametrize("embedding_dim", [None, 8])
+def test_char_rnn_ignores_padding(cell: str, embedding_dim: int | None) -> None:
+    torch.manual_seed(0)
+    net = CharRNN(
+        10, 4, cell=cell, hidden_size=6, num_layers=2, bidirectional=True, embedding_dim=embedding_dim
+    )
+    net.eval()
+    tokens = torch.tensor([[3, 4, 5, 0, 0], [1, 2, 0, 0, 0]])
+    lengths = torch.tensor([3, 2])
+    longer = torch.cat([tokens, torch.zeros(2, 4, dtype=torch.long)], dim=1)
+    assert net(tokens, lengths).shape == (2, 4)
+    assert torch.allclose(net(tokens, lengths), net(longer, lengths), atol=1e-6)

@@ -1,0 +1,101 @@
+"""The ``hello-lightning`` CLI in-process: fit, test, predict, print_config, overrides, run folders."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from lit_modules.cli import HelloCLI
+from tests.conftest import REPO
+
+RMB = str(REPO / "configs" / "rmb_lenet.yaml")
+NAMES = str(REPO / "configs" / "names_rnn.yaml")
+QUICK = ["--trainer.max_epochs", "2", "--trainer.log_every_n_steps", "1"]
+
+
+def test_fit_test_predict_share_one_run_folder(image_folder, run_cli, tmp_path: Path) -> None:
+    data = ["--data.data_dir", str(image_folder(["1", "100"], per_class=10)), "--data.batch_size", "4"]
+    run_cli("fit", "--config", RMB, *data, *QUICK)
+    run = tmp_path / "runs" / "rmb_lenet" / "version_0"
+    assert {p.name for p in (run / "checkpoints").iterdir()} == {"best.ckpt", "last.ckpt"}
+    assert (run / "config.yaml").is_file() and list(run.glob("events.out.tfevents.*"))
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert {"val/acc", "val/loss", "val/macro_f1", "best_checkpoint", "epoch"} <= metrics.keys()
+    assert metrics["epoch"] == 1 and Path(metrics["best_checkpoint"]).name == "best.ckpt"
+
+    run_cli("test", "--config", RMB, *data, "--ckpt_path", "best")
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert {"val/acc", "test/acc", "test/macro_f1", "test/loss"} <= metrics.keys()
+    assert metrics["epoch"] == 1  # test did not overwrite what fit recorded
+    assert not (run.parent / "version_1").exists()
+
+    predict_dir = image_folder(["x"], per_class=3, name="to_predict") / "x"
+    run_cli("predict", "--config", RMB, *data, "--ckpt_path", "best", "--data.predict_dir", str(predict_dir))
+    rows = list(csv.DictReader((run / "predictions.csv").open()))
+    assert [Path(r["input"]).name for r in rows] == ["img_000.jpg", "img_001.jpg", "img_002.jpg"]
+    assert all(r["predicted"] in {"1", "100"} and 0.5 <= float(r["probability"]) <= 1 for r in rows)
+    assert all(len(r["top_k"].split("; ")) == 2 for r in rows)
+
+
+def test_names_predict_gives_top3_languages(names_folder: Path, run_cli, tmp_path: Path) -> None:
+    data = ["--data.data_dir", str(names_folder)]
+    run_cli("fit", "--config", NAMES, *data, *QUICK)
+    output = tmp_path / "guesses.csv"
+    run_cli("predict", "--config", NAMES, *data, "--ckpt_path", "last", "--data.predict_names", "[Abcx, Zoaxski]",
+            "--predictions.output", str(output))  # fmt: skip
+    rows = list(csv.DictReader(output.open()))
+    assert [r["input"] for r in rows] == ["Abcx", "Zoaxski"]
+    assert all(len(r["top_k"].split("; ")) == 3 for r in rows)
+
+
+def test_data_decides_classes_and_vocabulary(names_folder: Path, run_cli) -> None:
+    cli = run_cli(
+        "fit", "--config", NAMES, "--data.data_dir", str(names_folder), "--trainer.fast_dev_run", "true"
+    )
+    assert cli.model.class_names == ["Alpha", "Beta", "Gamma"]
+    assert cli.model.net.head.out_features == 3 and cli.model.net.vocab_size == cli.datamodule.vocab_size
+
+
+def test_overrides_reach_model_data_and_trainer(image_folder, run_cli) -> None:
+    cli = run_cli(
+        "fit", "--config", RMB, "--data.data_dir", str(image_folder()), "--data.batch_size", "3",
+        "--model.net.init_args.norm", "batch", "--model.optimizer.init_args.lr", "0.5",
+        "--trainer.fast_dev_run", "true",
+    )  # fmt: skip
+    assert cli.datamodule.batch_size == 3
+    assert any(type(m).__name__ == "BatchNorm2d" for m in cli.model.modules())
+    assert cli.trainer.optimizers[0].param_groups[0]["initial_lr"] == 0.5
+
+
+def test_print_config_gives_a_complete_editable_config(capsys) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        HelloCLI(args=["fit", "--config", RMB, "--print_config"])
+    assert exit_info.value.code == 0
+    printed = yaml.safe_load(capsys.readouterr().out)
+    assert printed["model"]["init_args"]["optimizer"]["class_path"] == "torch.optim.SGD"
+    assert printed["data"]["init_args"]["batch_size"] == 16
+    assert printed["checkpoint"]["filename"] == "best" and printed["name"] == "rmb_lenet"
+
+
+def test_misspelled_key_gets_the_cli_error(capsys) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        HelloCLI(args=["fit", "--config", RMB, "--data.batchsize", "3"])
+    assert exit_info.value.code != 0
+    assert "batchsize" in capsys.readouterr().err
+
+
+def test_best_without_a_run_says_train_first(capsys, tmp_path: Path) -> None:
+    with pytest.raises(SystemExit):
+        HelloCLI(
+            args=["test", "--config", RMB, "--trainer.default_root_dir", str(tmp_path), "--ckpt_path", "best"]
+        )
+    assert "no best.ckpt under" in capsys.readouterr().err
+
+
+def test_missing_data_dir_fails_before_training(run_cli, tmp_path: Path) -> None:
+    with pytest.raises(Exception, match=r"(?s)nowhere does not exist.*--data.data_dir"):
+        run_cli("fit", "--config", RMB, "--data.data_dir", str(tmp_path / "nowhere"))
