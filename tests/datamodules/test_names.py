@@ -98,7 +98,7 @@ def test_predict_inputs_from_file_or_list(tmp_path: Path) -> None:
     assert dm.predict_inputs == ["Nguyen", "Schmidt"]
     dm = NamesDataModule(predict_names=["Rossi"])
     dm.setup("predict")
-    (tokens, lengths), index = next(iter(dm.predict_dataloader()))
+    (_, lengths), index = next(iter(dm.predict_dataloader()))
     assert lengths.tolist() == [5] and index.tolist() == [0]
     with pytest.raises(DataLayoutError, match="predict_file"):
         NamesDataModule().setup("predict")
