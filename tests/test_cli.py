@@ -45,8 +45,8 @@ def test_names_predict_gives_top3_languages(names_folder: Path, run_cli, tmp_pat
     data = ["--data.data_dir", str(names_folder)]
     run_cli("fit", "--config", NAMES, *data, *QUICK)
     output = tmp_path / "guesses.csv"
-    run_cli("predict", "--config", NAMES, *data, "--ckpt_path", "last", "--data.predict_names", "[Abcx, Zoaxski]",
-            "--predictions.output", str(output))  # fmt: skip
+    names = ["--data.predict_names", "[Abcx, Zoaxski]", "--predictions.output", str(output)]
+    run_cli("predict", "--config", NAMES, *data, "--ckpt_path", "last", *names)
     rows = list(csv.DictReader(output.open()))
     assert [r["input"] for r in rows] == ["Abcx", "Zoaxski"]
     assert all(len(r["top_k"].split("; ")) == 3 for r in rows)
