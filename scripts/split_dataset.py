@@ -35,10 +35,14 @@ def split_dataset(src: Path, dst: Path, split: tuple[float, float, float], seed:
 
 def main(argv: list[str] | None = None) -> None:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("src", type=Path, help="folder with one sub-folder per class")
     parser.add_argument("dst", type=Path, help="new folder to create train/ valid/ test/ in")
-    parser.add_argument("--split", type=float, nargs=3, default=(0.8, 0.1, 0.1), metavar=("TRAIN", "VAL", "TEST"))
+    parser.add_argument(
+        "--split", type=float, nargs=3, default=(0.8, 0.1, 0.1), metavar=("TRAIN", "VAL", "TEST")
+    )
     parser.add_argument("--seed", type=int, default=42)
     args = parser.parse_args(argv)
     counts = split_dataset(args.src, args.dst, tuple(args.split), args.seed)

@@ -1,0 +1,126 @@
+"""RMB LeNet recipe: a course-style PyTorch loop against `hello-lightning fit`, same split, same process."""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+from PIL import Image
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+from torchvision import transforms
+
+from datamodules import RMBDataModule
+from datamodules.transforms import IMAGENET_MEAN, IMAGENET_STD
+from lit_modules.cli import HelloCLI
+from lit_modules.nets import LeNet, initialize
+
+REPO = Path(__file__).resolve().parents[2]
+CONFIG = REPO / "configs" / "rmb_lenet.yaml"
+
+
+class PathDataset(Dataset):
+    """The course's way: open and decode the JPEG with PIL every time an item is read."""
+
+    def __init__(self, samples: list, transform: transforms.Compose) -> None:
+        self.samples, self.transform = samples, transform
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        sample = self.samples[index]
+        return self.transform(Image.open(sample.path).convert("RGB")), sample.label
+
+
+def accuracy(net: nn.Module, loader: DataLoader) -> float:
+    net.eval()
+    correct = total = 0
+    with torch.no_grad():
+        for images, labels in loader:
+            correct += (net(images).argmax(1) == labels).sum().item()
+            total += labels.size(0)
+    net.train()
+    return correct / total
+
+
+def course_loop(data_dir: Path, seed: int, epochs: int) -> tuple[float, float]:
+    """Train as the course does (PIL every epoch, num_workers=0, validation each epoch); (seconds, test acc)."""
+    torch.manual_seed(seed)
+    splits = RMBDataModule(data_dir).split_samples()
+    normalize = transforms.Normalize(IMAGENET_MEAN, IMAGENET_STD)
+    train_tf = transforms.Compose(
+        [transforms.Resize((32, 32)), transforms.RandomCrop(32, padding=4), transforms.ToTensor(), normalize]
+    )
+    eval_tf = transforms.Compose([transforms.Resize((32, 32)), transforms.ToTensor(), normalize])
+    train = DataLoader(PathDataset(splits["train"], train_tf), batch_size=16, shuffle=True)
+    valid = DataLoader(PathDataset(splits["val"], eval_tf), batch_size=16)
+    test = DataLoader(PathDataset(splits["test"], eval_tf), batch_size=16)
+    net = initialize(LeNet(2), "xavier_normal")
+    criterion = nn.CrossEntropyLoss()
+    optimizer = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9)
+    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=10, gamma=0.1)
+    start = time.perf_counter()
+    for _ in range(epochs):
+        correct = total = 0
+        for images, labels in train:
+            optimizer.zero_grad()
+            outputs = net(images)
+            loss = criterion(outputs, labels)
+            loss.backward()
+            optimizer.step()
+            correct += (outputs.argmax(1) == labels).sum().item()
+            total += labels.size(0)
+        scheduler.step()
+        accuracy(net, valid)
+    seconds = time.perf_counter() - start
+    return seconds, accuracy(net, test)
+
+
+def project_fit(data_dir: Path, seed: int, epochs: int) -> tuple[float, float]:
+    """`hello-lightning fit` with the same recipe, then `test --ckpt_path best`; (fit seconds, test acc)."""
+    with tempfile.TemporaryDirectory() as runs:
+        common = [
+            "--config", str(CONFIG), "--data.data_dir", str(data_dir), "--seed_everything", str(seed),
+            "--trainer.default_root_dir", runs, "--trainer.accelerator", "cpu",
+            "--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false",
+        ]  # fmt: skip
+        start = time.perf_counter()
+        HelloCLI(args=["fit", *common, "--trainer.max_epochs", str(epochs)])
+        seconds = time.perf_counter() - start
+        tested = HelloCLI(args=["test", *common, "--ckpt_path", "best"])
+        return seconds, tested.trainer.callback_metrics["test/acc"].item()
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data-dir", type=Path, default=REPO.parent / "shared" / "data" / "rmb")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--epochs", type=int, default=10)
+
+
+def run(args: argparse.Namespace) -> None:
+    rows = []
+    for seed in args.seeds:
+        course_s, course_acc = course_loop(args.data_dir, seed, args.epochs)
+        project_s, project_acc = project_fit(args.data_dir, seed, args.epochs)
+        rows.append((seed, course_s, course_acc, project_s, project_acc))
+    print(
+        f"\nRMB LeNet recipe, {args.epochs} epochs, data {args.data_dir}, torch threads {torch.get_num_threads()}"
+    )
+    print(
+        f"{'seed':>4} | {'course loop s':>13} {'test acc':>8} | {'project fit s':>13} {'test acc':>8} | ratio"
+    )
+    for seed, course_s, course_acc, project_s, project_acc in rows:
+        print(f"{seed:>4} | {course_s:13.1f} {course_acc:8.3f} | {project_s:13.1f} {project_acc:8.3f} | "
+              f"{project_s / course_s:.3f}")  # fmt: skip
+    course_total = sum(r[1] for r in rows)
+    project_total = sum(r[3] for r in rows)
+
+    def mean(column: int) -> float:
+        return sum(row[column] for row in rows) / len(rows)
+
+    print(f"mean | {mean(1):13.1f} {mean(2):8.3f} | {mean(3):13.1f} {mean(4):8.3f} | "
+          f"{project_total / course_total:.3f}  (target: <= 0.2, accuracy at least as high)")  # fmt: skip
