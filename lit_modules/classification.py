@@ -53,7 +53,9 @@ class ClassificationTask(pl.LightningModule):
     def num_classes(self) -> int:
         return len(self.class_names)
 
-    def _shared_step(self, batch: Any, stage: str, metrics: MetricCollection) -> torch.Tensor:
+    def _shared_step(
+        self, batch: Any, stage: str, metrics: MetricCollection
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         inputs, targets = batch
         logits = self(inputs)
         loss = self.criterion(logits, targets)
@@ -64,16 +66,17 @@ class ClassificationTask(pl.LightningModule):
             sync_dist=not on_step,
         )  # fmt: skip
         self.log_dict(metrics, on_step=False, on_epoch=True, prog_bar=stage != "train")
-        return loss
+        return loss, logits
 
     def on_train_start(self) -> None:
         self.val_metrics.reset()  # the sanity check must not leak into the first epoch's numbers
 
     def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
-        return self._shared_step(batch, "train", self.train_metrics)
+        return self._shared_step(batch, "train", self.train_metrics)[0]
 
-    def validation_step(self, batch: Any, batch_idx: int) -> None:
-        self._shared_step(batch, "val", self.val_metrics)
+    def validation_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        """Returns the logits, for callbacks that read them (e.g. the confusion matrix)."""
+        return self._shared_step(batch, "val", self.val_metrics)[1].detach()
 
     def test_step(self, batch: Any, batch_idx: int) -> None:
         self._shared_step(batch, "test", self.test_metrics)

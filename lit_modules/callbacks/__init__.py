@@ -1,6 +1,22 @@
-"""Callbacks: what watches a run and writes its results."""
+"""Callbacks: what watches a run and writes its results, and the views that let a user see inside it."""
 
+from lit_modules.callbacks.confusion_matrix import ConfusionMatrixFigure
+from lit_modules.callbacks.feature_maps import FeatureMaps
+from lit_modules.callbacks.grad_cam import GradCAM, grad_cam
+from lit_modules.callbacks.histograms import ParameterHistograms
 from lit_modules.callbacks.metrics_json import MetricsJson
+from lit_modules.callbacks.model_graph import ModelGraph
 from lit_modules.callbacks.prediction_csv import PredictionCsv
+from lit_modules.callbacks.training_images import TrainingImages
 
-__all__ = ["MetricsJson", "PredictionCsv"]
+__all__ = [
+    "ConfusionMatrixFigure",
+    "FeatureMaps",
+    "GradCAM",
+    "MetricsJson",
+    "ModelGraph",
+    "ParameterHistograms",
+    "PredictionCsv",
+    "TrainingImages",
+    "grad_cam",
+]
