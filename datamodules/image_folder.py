@@ -13,12 +13,16 @@ from torchvision.transforms import v2
 
 from datamodules.image_cache import decode_images
 from datamodules.layouts import DataLayoutError, Sample, scan_image_folder
+from datamodules.resumable import ResumableTraining, seeded
 from datamodules.splits import check_fractions, stratified_split
 from datamodules.transforms import IMAGENET_MEAN, IMAGENET_STD, compose, normalize_batch
 
 
 class CachedImages(Dataset):
-    """Decoded uint8 images with labels (or indices, for prediction) and an optional tensor augmentation."""
+    """Decoded uint8 images with labels (or indices, for prediction) and an optional tensor augmentation.
+
+    A key ``(index, seed)`` augments that sample with its own seed, leaving the global random state alone.
+    """
 
     def __init__(self, images: torch.Tensor, targets: torch.Tensor, augment: v2.Transform | None = None):
         self.images, self.targets, self.augment = images, targets, augment
@@ -26,16 +30,23 @@ class CachedImages(Dataset):
     def __len__(self) -> int:
         return len(self.images)
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def __getitem__(self, key: int | tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
+        index, seed = seeded(key)
         image = self.images[index]
-        return (self.augment(image) if self.augment else image), self.targets[index]
+        if self.augment is None:
+            return image, self.targets[index]
+        if seed is None:
+            return self.augment(image), self.targets[index]
+        with torch.random.fork_rng(devices=[]):
+            torch.default_generator.manual_seed(seed)
+            return self.augment(image), self.targets[index]
 
 
 def _as_size(size: int | Sequence[int]) -> tuple[int, int]:
     return (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
 
 
-class ImageFolderDataModule(pl.LightningDataModule):
+class ImageFolderDataModule(ResumableTraining, pl.LightningDataModule):
     """Images in class folders (or pre-split, or flat ``<class>.<n>.jpg``), decoded once into memory.
 
     Batches leave the loader as uint8 and are normalized on the device they land on.
@@ -168,27 +179,33 @@ class ImageFolderDataModule(pl.LightningDataModule):
             raise RuntimeError(f"The {split} split is not set up: call setup() first.")
         return self._splits[split]
 
-    def _loader(self, split: str, shuffle: bool) -> DataLoader:
+    def _loader(self, split: str) -> DataLoader:
         return DataLoader(
             self.dataset(split),
             batch_size=self.batch_size,
-            shuffle=shuffle,
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
             pin_memory=torch.cuda.is_available(),
         )
 
     def train_dataloader(self) -> DataLoader:
-        return self._loader("train", shuffle=True)
+        return self.resumable_loader(
+            self.dataset("train"),
+            batch_size=self.batch_size,
+            sample_seeds=True,
+            num_workers=self.num_workers,
+            persistent_workers=self.num_workers > 0,
+            pin_memory=torch.cuda.is_available(),
+        )
 
     def val_dataloader(self) -> DataLoader:
-        return self._loader("val", shuffle=False)
+        return self._loader("val")
 
     def test_dataloader(self) -> DataLoader:
-        return self._loader("test", shuffle=False)
+        return self._loader("test")
 
     def predict_dataloader(self) -> DataLoader:
-        return self._loader("predict", shuffle=False)
+        return self._loader("predict")
 
     def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
         images, targets = batch

@@ -14,6 +14,7 @@ from torch.nn.utils.rnn import pad_sequence
 from torch.utils.data import DataLoader
 
 from datamodules.layouts import DataLayoutError
+from datamodules.resumable import ResumableTraining
 from datamodules.splits import check_fractions, split_items
 
 EMBEDDED_NAMES = Path(__file__).parent / "names_data"
@@ -91,7 +92,7 @@ def collate(
     return (pad_sequence(list(sequences), batch_first=True), lengths), torch.tensor(targets)
 
 
-class NamesDataModule(pl.LightningDataModule):
+class NamesDataModule(ResumableTraining, pl.LightningDataModule):
     """Surnames -> language. Labels are the sorted file stems (Arabic = 0 ... Vietnamese = 17).
 
     Args:
@@ -176,27 +177,31 @@ class NamesDataModule(pl.LightningDataModule):
         if not self.predict_inputs:
             raise DataLayoutError("No name to classify: every input line is empty after folding to ASCII.")
 
-    def _loader(self, samples: list[tuple[torch.Tensor, int]], shuffle: bool) -> DataLoader:
+    def _loader(self, samples: list[tuple[torch.Tensor, int]]) -> DataLoader:
         return DataLoader(
             samples,
             batch_size=self.batch_size,
-            shuffle=shuffle,
             collate_fn=collate,
             num_workers=self.num_workers,
         )
 
     def train_dataloader(self) -> DataLoader:
-        return self._loader([(encode(n), y) for n, y in self.samples("train")], shuffle=True)
+        return self.resumable_loader(
+            [(encode(n), y) for n, y in self.samples("train")],
+            batch_size=self.batch_size,
+            collate_fn=collate,
+            num_workers=self.num_workers,
+        )
 
     def val_dataloader(self) -> DataLoader:
-        return self._loader([(encode(n), y) for n, y in self.samples("val")], shuffle=False)
+        return self._loader([(encode(n), y) for n, y in self.samples("val")])
 
     def test_dataloader(self) -> DataLoader:
-        return self._loader([(encode(n), y) for n, y in self.samples("test")], shuffle=False)
+        return self._loader([(encode(n), y) for n, y in self.samples("test")])
 
     def predict_dataloader(self) -> DataLoader:
         encoded = [(encode(fold_to_ascii(name)), i) for i, name in enumerate(self.predict_inputs)]
-        return self._loader(encoded, shuffle=False)
+        return self._loader(encoded)
 
     def transfer_batch_to_device(self, batch: Any, device: torch.device, dataloader_idx: int) -> Any:
         """Move tokens and targets; lengths stay on the CPU, where packing needs them."""

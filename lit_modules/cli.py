@@ -4,16 +4,22 @@ from __future__ import annotations
 
 import os
 import re
+import tempfile
+from collections.abc import Iterator
+from copy import deepcopy
 from pathlib import Path
 from typing import Any
 
 import lightning.pytorch as pl
+import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import ArgsType, LightningArgumentParser, LightningCLI
 from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_info
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 
-from lit_modules.callbacks import MetricsJson, PredictionCsv
+from lit_modules.callbacks import FiniteLoss, Interruption, MetricsJson, PredictionCsv
+from lit_modules.nets.loading import weight_mismatches
 
 # Lightning's own use of jsonargparse triggers deprecation notices a user can do nothing about.
 os.environ.setdefault("JSONARGPARSE_DEPRECATION_WARNINGS", "off")
@@ -22,6 +28,21 @@ os.environ.setdefault("JSONARGPARSE_DEPRECATION_WARNINGS", "off")
 # to every model that can meet such data: a model taking **kwargs receives every link whose source exists.
 DATA_TO_MODEL_LINKS = ("class_names", "class_counts", "vocab_size", "image_shape")
 CHECKPOINT_WORDS = ("best", "last")
+# Settings that must be positive wherever they appear in a config (e.g. an optimizer's init_args.lr).
+POSITIVE_KEYS = re.compile(r"lr|learning_rate|.+_lr|batch_size")
+EXIT_INTERRUPTED = 1
+
+
+def _leaves(config: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
+    """``(dotted.key, value)`` for every value in a nested config."""
+    if isinstance(config, dict):
+        for key, value in config.items():
+            yield from _leaves(value, f"{prefix}{key}.")
+    elif isinstance(config, list):
+        for i, value in enumerate(config):
+            yield from _leaves(value, f"{prefix}{i}.")
+    else:
+        yield prefix[:-1], config
 
 
 def _snake_case(name: str) -> str:
@@ -35,11 +56,16 @@ class HelloCLI(LightningCLI):
       ``config.yaml``, ``checkpoints/best.ckpt`` and ``last.ckpt``, ``metrics.json``).
     - ``--ckpt_path best`` or ``last``: the newest such checkpoint of this task; the command then writes
       into that run's folder, so ``test`` numbers land next to the ``fit`` ones.
-    - ``--checkpoint.*``, ``--metrics_json.*``, ``--predictions.*``: the always-on callbacks.
+    - ``--checkpoint.*``, ``--metrics_json.*``, ``--predictions.*``: the always-on callbacks, with
+      ``Interruption`` (Ctrl-C/SIGTERM save ``last.ckpt``) and ``FiniteLoss`` (stop at a NaN loss).
+    - Checked before anything is built: positive learning rates and batch sizes, a writable run folder,
+      and (before running) that a ``--ckpt_path`` fits the configured model, which wins over the
+      checkpoint's saved settings.
     """
 
     def __init__(self, args: ArgsType = None, **kwargs: Any) -> None:
         self.run_version: int | None = None
+        self._configured_model: Any = None
         super().__init__(
             pl.LightningModule,
             pl.LightningDataModule,
@@ -71,6 +97,8 @@ class HelloCLI(LightningCLI):
         )
         parser.add_lightning_class_args(MetricsJson, "metrics_json")
         parser.add_lightning_class_args(PredictionCsv, "predictions")
+        parser.add_lightning_class_args(Interruption, "interruption")
+        parser.add_lightning_class_args(FiniteLoss, "finite_loss")
         for key in DATA_TO_MODEL_LINKS:
             parser.link_arguments(f"data.{key}", f"model.init_args.{key}", apply_on="instantiate")
 
@@ -120,6 +148,65 @@ class HelloCLI(LightningCLI):
                 m := re.fullmatch(r"version_(\d+)", run_dir.name)
             ):
                 self.run_version = int(m.group(1))
+        # LightningCLI next replaces the model settings by those saved in the checkpoint, silently dropping
+        # the config's edits; the config is kept instead, and a checkpoint that cannot apply is named.
+        self._configured_model = deepcopy(config.get("model")) if ckpt_path else None
+
+    # -- checks before anything runs ------------------------------------------------------------------
+    def before_instantiate_classes(self) -> None:
+        config = self.subcommand_config
+        if self._configured_model is not None:
+            config.model = self._configured_model
+        for key, value in _leaves(config.as_dict()):
+            name = key.rsplit(".", 1)[-1]
+            if POSITIVE_KEYS.fullmatch(name) and isinstance(value, int | float) and value <= 0:
+                self.parser.error(f"--{key} must be positive, got {value}.")
+        self._check_writable(Path(config.trainer.default_root_dir))
+
+    def _check_writable(self, folder: Path) -> None:
+        """Fail now, not after hours of training, when the run folder cannot be written."""
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            tempfile.TemporaryFile(dir=folder).close()
+        except OSError as err:
+            self.parser.error(
+                f"--trainer.default_root_dir {folder} cannot be written ({err.strerror or err}). "
+                "Pick a folder you can write to."
+            )
+
+    def _check_checkpoint_fits(self) -> None:
+        """A checkpoint from another network or class count: name the mismatch, not a shape traceback."""
+        ckpt_path = self.subcommand_config.get("ckpt_path")
+        if not ckpt_path or not Path(ckpt_path).is_file():
+            return
+        checkpoint = torch.load(ckpt_path, map_location="cpu", mmap=True, weights_only=False)
+        problems = weight_mismatches(self.model.state_dict(), checkpoint.get("state_dict", {}))
+        if not problems:
+            return
+        saved = checkpoint.get("hyper_parameters", {})
+        changed = [
+            f"{key}: checkpoint {str(saved[key])[:80]}, config {str(value)[:80]}"
+            for key, value in self.model.hparams.items()
+            if key in saved and str(saved[key]) != str(value)
+        ]
+        raise ValueError(
+            f"--ckpt_path {ckpt_path} does not fit the configured model:\n  "
+            + "\n  ".join(changed + problems)
+            + f"\nUse the config it was trained with ({Path(ckpt_path).parent.parent / 'config.yaml'}), "
+            "or start a new run without --ckpt_path."
+        )
+
+    def before_fit(self) -> None:
+        self._check_checkpoint_fits()
+
+    def before_validate(self) -> None:
+        self._check_checkpoint_fits()
+
+    def before_test(self) -> None:
+        self._check_checkpoint_fits()
+
+    def before_predict(self) -> None:
+        self._check_checkpoint_fits()
 
     def instantiate_trainer(self, **kwargs: Any) -> pl.Trainer:
         trainer_config = self._get(self.config_init, "trainer", default={})
@@ -142,7 +229,10 @@ class HelloCLI(LightningCLI):
 
 def main(args: ArgsType = None) -> None:
     """Entry point of ``hello-lightning``; ``args`` lets tests and scripts run it in-process."""
-    HelloCLI(args=args)
+    try:
+        HelloCLI(args=args)
+    except SIGTERMException as stop:  # interrupted: the checkpoint is saved, but the run did not finish
+        raise SystemExit(EXIT_INTERRUPTED) from stop
 
 
 if __name__ == "__main__":

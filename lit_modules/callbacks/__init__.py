@@ -2,8 +2,10 @@
 
 from lit_modules.callbacks.confusion_matrix import ConfusionMatrixFigure
 from lit_modules.callbacks.feature_maps import FeatureMaps
+from lit_modules.callbacks.finite_loss import FiniteLoss, NonFiniteLossError
 from lit_modules.callbacks.grad_cam import GradCAM, grad_cam
 from lit_modules.callbacks.histograms import ParameterHistograms
+from lit_modules.callbacks.interruption import Interruption
 from lit_modules.callbacks.metrics_json import MetricsJson
 from lit_modules.callbacks.model_graph import ModelGraph
 from lit_modules.callbacks.prediction_csv import PredictionCsv
@@ -12,9 +14,12 @@ from lit_modules.callbacks.training_images import TrainingImages
 __all__ = [
     "ConfusionMatrixFigure",
     "FeatureMaps",
+    "FiniteLoss",
     "GradCAM",
+    "Interruption",
     "MetricsJson",
     "ModelGraph",
+    "NonFiniteLossError",
     "ParameterHistograms",
     "PredictionCsv",
     "TrainingImages",

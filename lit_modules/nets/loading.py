@@ -1,0 +1,135 @@
+"""Load weights saved elsewhere (course scripts, ``nn.DataParallel``, Lightning) into a plain network.
+
+Small pieces, usable alone: ``read_checkpoint`` (any file -> tensors by name), ``match_prefix`` (drop
+``module.``, ``net.``, ``model.``... so the names fit the network), ``weight_mismatches`` (what does not fit,
+in words) and ``load_course_weights`` (all three, then ``load_state_dict``).
+"""
+
+from __future__ import annotations
+
+import pickle
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+# Where checkpoint dicts keep their weights: the course's, Lightning's, and other common layouts.
+WEIGHT_KEYS = ("model_state_dict", "state_dict", "model", "net")
+
+
+class _Stub(nn.Module):
+    """Stands in for a network class not importable here; unpickling fills its modules and tensors."""
+
+    def forward(self, *args: Any) -> Any:
+        raise RuntimeError("A stand-in network only carries weights; it cannot run.")
+
+
+class _LenientUnpickler(pickle.Unpickler):
+    def find_class(self, module: str, name: str) -> Any:
+        try:
+            return super().find_class(module, name)
+        except (ImportError, AttributeError):
+            return _Stub
+
+
+class _LenientPickle:
+    """A ``pickle_module`` for ``torch.load`` that unpickles whole models whose classes are not importable."""
+
+    Unpickler = _LenientUnpickler
+    load = staticmethod(pickle.load)
+    __name__ = "pickle"
+
+
+def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> tuple[dict, dict]:
+    """Tensors by name, and the rest (``epoch``, ``optimizer_state_dict``...), from any weights file.
+
+    Understands plain state dicts, checkpoint dicts (``model_state_dict``/``state_dict``/``model`` inside),
+    and whole pickled models (``torch.save(model)``) even when their class is not importable here. Tensors
+    saved on a GPU land on ``map_location``. Plain tensors load safely; a whole-model pickle runs pickle
+    code, so only load such files from sources you trust.
+    """
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise FileNotFoundError(f"No weights file at {path}.")
+    try:
+        loaded = torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError:
+        loaded = torch.load(path, map_location=map_location, weights_only=False, pickle_module=_LenientPickle)
+    extras: dict = {}
+    if isinstance(loaded, Mapping):
+        for key in WEIGHT_KEYS:
+            if isinstance(loaded.get(key), nn.Module | Mapping):
+                extras = {k: v for k, v in loaded.items() if k != key}
+                loaded = loaded[key]
+                break
+    if isinstance(loaded, nn.Module):
+        loaded = loaded.state_dict()
+    if not isinstance(loaded, Mapping) or not all(isinstance(v, torch.Tensor) for v in loaded.values()):
+        raise ValueError(
+            f"{path} holds no weights this loader understands (got {type(loaded).__name__}): expected a "
+            f"state_dict, a whole model, or a dict with one of {', '.join(WEIGHT_KEYS)}."
+        )
+    return dict(loaded), extras
+
+
+def strip_prefix(state_dict: Mapping[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
+    """The entries whose names start with ``prefix``, named without it."""
+    return {k[len(prefix) :]: v for k, v in state_dict.items() if k.startswith(prefix)}
+
+
+def match_prefix(state_dict: Mapping[str, torch.Tensor], names: set[str]) -> dict[str, torch.Tensor]:
+    """The entries under the prefix (``module.``, ``net.``, ``model.module.``...) that best fit ``names``."""
+    prefixes = {""} | {k[: i + 1] for k in state_dict for i, c in enumerate(k) if c == "."}
+    best = max(prefixes, key=lambda p: (len(names & strip_prefix(state_dict, p).keys()), -len(p)))
+    return strip_prefix(state_dict, best)
+
+
+def weight_mismatches(
+    expected: Mapping[str, torch.Tensor], found: Mapping[str, torch.Tensor], limit: int = 8
+) -> list[str]:
+    """What keeps ``found`` from loading into a network with ``expected`` weights, one line per problem."""
+    lines = [
+        f"{k}: file has shape {tuple(found[k].shape)}, network expects {tuple(v.shape)}"
+        for k, v in expected.items()
+        if k in found and found[k].shape != v.shape
+    ]
+    for what, names in (
+        ("missing from the file", [k for k in expected if k not in found]),
+        ("not in the network", [k for k in found if k not in expected]),
+    ):
+        if names:
+            shown = ", ".join(names[:limit]) + (
+                f" and {len(names) - limit} more" if len(names) > limit else ""
+            )
+            lines.append(f"{len(names)} weight(s) {what}: {shown}")
+    return lines
+
+
+def load_course_weights(
+    net: nn.Module, path: str | Path, strict: bool = True, map_location: str | torch.device = "cpu"
+) -> dict:
+    """Load a weights file saved by a course-style script, ``nn.DataParallel`` or Lightning into ``net``.
+
+    Accepts whatever ``read_checkpoint`` reads; names are matched after dropping a common prefix such as
+    ``module.``. With ``strict``, any missing, extra or differently shaped weight is an error listing
+    them (a different network or number of classes); without it, only the fitting weights load (e.g. a
+    backbone under a new head) and the rest is reported in the returned ``extras["skipped"]``.
+
+    Returns:
+        the file's other entries (``epoch``, ``optimizer_state_dict``, ``hyper_parameters``...).
+    """
+    state_dict, extras = read_checkpoint(path, map_location)
+    expected = net.state_dict()
+    weights = match_prefix(state_dict, set(expected))
+    problems = weight_mismatches(expected, weights)
+    if problems and strict:
+        raise ValueError(
+            f"{path} does not fit {type(net).__name__}:\n  "
+            + "\n  ".join(problems)
+            + "\nPick the network (and class count) the file was trained with, or load with strict=False."
+        )
+    fitting = {k: v for k, v in weights.items() if k in expected and v.shape == expected[k].shape}
+    net.load_state_dict(fitting, strict=False)
+    return {**extras, "skipped": problems} if problems else extras
