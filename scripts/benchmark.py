@@ -27,7 +27,9 @@ def load(name: str):
 
 def main(argv: list[str] | None = None) -> None:
     sys.path.insert(0, str(BENCHMARKS.parent.parent))  # the repository root, for lit_modules/datamodules
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     commands = parser.add_subparsers(dest="benchmark", required=True)
     for path in sorted(BENCHMARKS.glob("[!_]*.py")):
         module = load(path.stem)
