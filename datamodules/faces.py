@@ -89,7 +89,14 @@ class FacesDataModule(pl.LightningDataModule):
     def prepare_data(self) -> None:
         if self.download and not (self.data_dir.is_dir() and find_images(self.data_dir)):
             rank_zero_info(f"Downloading CelebA into {self.data_dir} through torchvision ...")
-            CelebA(str(self.data_dir), split="all", download=True)
+            try:
+                CelebA(str(self.data_dir), split="all", download=True)
+            except Exception as err:  # no gdown, no network, or Google Drive's daily quota
+                raise DataLayoutError(
+                    f"Could not download CelebA into {self.data_dir}: {err}\nInstall gdown and retry later, "
+                    "or fetch img_align_celeba.zip from the CelebA site by hand, unpack it and point "
+                    "--data.data_dir at the img_align_celeba folder."
+                ) from err
 
     def _files(self) -> list[Path]:
         if not self.data_dir.is_dir():

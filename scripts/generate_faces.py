@@ -19,7 +19,7 @@ from torchvision.utils import save_image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repository root
 
-from lit_modules.dcgan import DCGAN  # noqa: E402
+from lit_modules.dcgan import DCGAN
 
 
 def generate(ckpt: Path, out: Path, n: int = 64, walks: int = 4, steps: int = 10, seed: int = 0) -> None:

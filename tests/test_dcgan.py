@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import warnings
 from pathlib import Path
 
 import lightning.pytorch as pl
@@ -122,6 +121,15 @@ def test_faces_data_module_bad_input(faces_dir: Path, kwargs: dict, error: type,
         kwargs = {**kwargs, "data_dir": faces_dir.parent / kwargs["data_dir"]}
     with pytest.raises(error, match=match):
         FacesDataModule(**{"data_dir": faces_dir, "image_size": 32, **kwargs}).setup("fit")
+
+
+def test_faces_download_failure_names_the_way_out(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def offline(*args, **kwargs):
+        raise RuntimeError("no network")
+
+    monkeypatch.setattr("datamodules.faces.CelebA", offline)
+    with pytest.raises(DataLayoutError, match=r"(?s)no network.*img_align_celeba"):
+        FacesDataModule(tmp_path / "celeba", download=True).prepare_data()
 
 
 # -- model ------------------------------------------------------------------------------------------------
@@ -253,16 +261,14 @@ def test_cli_run_writes_grids_distances_and_samples(faces_dir: Path, tmp_path: P
 # -- real data ------------------------------------------------------------------------------------------
 @pytest.mark.slow
 def test_short_training_on_real_faces_closes_the_gap(tmp_path: Path) -> None:
+    """1,024 real faces at 32x32, 8 epochs (about 50 s on one core): KID falls well below its start."""
     faces = shared_data("faces")
     pl.seed_everything(0)
-    data = FacesDataModule(faces, image_size=32, batch_size=64, max_images=1024, val_images=512)
+    data = FacesDataModule(faces, image_size=32, batch_size=32, max_images=1024, val_images=512)
     model = DCGAN(data.image_shape, ngf=32, ndf=32, kid_subset_size=128)
-    trainer = tiny_trainer(tmp_path, max_epochs=4, check_val_every_n_epoch=4)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        before = trainer.validate(model, data, verbose=False)[0]
+    trainer = tiny_trainer(tmp_path, max_epochs=8, check_val_every_n_epoch=8)
+    before = trainer.validate(model, data, verbose=False)[0]
     trainer.fit(model, data)
-    after = trainer.callback_metrics
-    floor = after["val/kid_real_floor"].item()
-    assert after["val/kid"].item() < 0.5 * before["val/kid"], (before, dict(after))
-    assert floor < after["val/kid"].item()
+    after = {k: v.item() for k, v in trainer.callback_metrics.items()}
+    assert after["val/kid"] < 0.5 * before["val/kid"], (before, after)
+    assert after["val/kid_real_floor"] < after["val/kid"]
