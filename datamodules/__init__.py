@@ -1,6 +1,7 @@
 """LightningDataModules: what feeds the models."""
 
 from datamodules.cats_dogs import CatsDogsDataModule
+from datamodules.faces import FacesDataModule
 from datamodules.image_folder import ImageFolderDataModule
 from datamodules.layouts import DataLayoutError
 from datamodules.names import NamesDataModule
@@ -10,6 +11,7 @@ from datamodules.transforms import SaltPepperNoise
 __all__ = [
     "CatsDogsDataModule",
     "DataLayoutError",
+    "FacesDataModule",
     "ImageFolderDataModule",
     "NamesDataModule",
     "RMBDataModule",

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from datamodules import ImageFolderDataModule, NamesDataModule
+from datamodules import FacesDataModule, ImageFolderDataModule, NamesDataModule
 from tests.conftest import REPO, write_class_folders, write_names
 
 TASK_CONFIGS = sorted((REPO / "configs").glob("*.yaml"))
@@ -22,6 +22,9 @@ def synthetic_data_args(config: Path, tmp_path: Path) -> list[str]:
     if issubclass(data_class, ImageFolderDataModule):
         class_names = getattr(data_class, "CLASS_NAMES", ("a", "b"))
         return ["--data.data_dir", str(write_class_folders(tmp_path / "images", class_names, per_class=6))]
+    if issubclass(data_class, FacesDataModule):  # unlabelled images; smaller batches keep the GAN step quick
+        faces = write_class_folders(tmp_path / "faces", ("a", "b"), per_class=8)
+        return ["--data.data_dir", str(faces), "--data.image_size", "32", "--data.batch_size", "8"]
     if issubclass(data_class, NamesDataModule):
         return ["--data.data_dir", str(write_names(tmp_path / "names"))]
     raise NotImplementedError(f"no synthetic data for {data_class.__name__}: add it to tests/test_configs.py")

@@ -2,8 +2,18 @@
 
 from lit_modules.nets.alexnet import alexnet
 from lit_modules.nets.char_rnn import CharRNN
+from lit_modules.nets.dcgan import Discriminator, Generator, RandomFeatures
 from lit_modules.nets.init import initialize
 from lit_modules.nets.lenet import LeNet
 from lit_modules.nets.small_cnn import SmallCNN
 
-__all__ = ["CharRNN", "LeNet", "SmallCNN", "alexnet", "initialize"]
+__all__ = [
+    "CharRNN",
+    "Discriminator",
+    "Generator",
+    "LeNet",
+    "RandomFeatures",
+    "SmallCNN",
+    "alexnet",
+    "initialize",
+]

@@ -1,0 +1,230 @@
+"""A DCGAN trained with manual optimization, with image-quality distances that need no download."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import Any
+
+import lightning.pytorch as pl
+import torch
+import torch.nn.functional as F
+from lightning.pytorch.loggers import TensorBoardLogger
+from lightning.pytorch.utilities import rank_zero_only, rank_zero_warn
+from torch import nn
+from torchmetrics.image.fid import FrechetInceptionDistance
+from torchmetrics.image.kid import KernelInceptionDistance
+from torchvision.utils import make_grid, save_image
+
+from lit_modules.nets.dcgan import Discriminator, Generator, RandomFeatures
+
+
+def to_unit_range(images: torch.Tensor) -> torch.Tensor:
+    """Generator output in [-1, 1] -> [0, 1] floats, for saving and showing."""
+    return (images * 0.5 + 0.5).clamp(0, 1)
+
+
+class DCGAN(pl.LightningModule):
+    """Generator and discriminator trained in turn each step, the DCGAN way, with BCE on logits.
+
+    Each training step: the discriminator on real images and on detached fakes, then the generator against
+    "real" labels. Logs ``train/d_loss``, ``train/g_loss``, ``train/d_real`` (mean D(x)) and
+    ``train/d_fake`` (mean D(G(z))). After each training epoch a fixed-noise 8x8 grid goes to TensorBoard
+    and to ``<run>/samples/epoch_<n>.png``. Each validation logs ``val/kid`` (generated vs real) and its
+    floor ``val/kid_real_floor`` (two disjoint halves of the real images) on ``RandomFeatures``, and
+    ``val/fid`` when ``fid`` is on and the Inception weights can be had.
+
+    Args:
+        image_shape: (channels, height, width) of the images, linked from the data module.
+        nz: length of the noise vector.
+        ngf: generator width (channels of its last hidden layer).
+        ndf: discriminator width (channels of its first layer).
+        lr: Adam learning rate of both networks.
+        betas: Adam betas of both networks.
+        lr_step: epochs between learning-rate drops (StepLR), for both networks.
+        lr_gamma: factor of each learning-rate drop.
+        real_label: target of real images for the discriminator; 0.9 is one-sided label smoothing.
+        noise_seed: seed of the training noise, the sample grid and the validation fakes.
+        kid_subsets: random subsets the KID is averaged over.
+        kid_subset_size: images per KID subset (lowered to what the validation set holds).
+        fid: also compute FID with torchmetrics (``pip install torch-fidelity`` and network access once).
+    """
+
+    def __init__(
+        self,
+        image_shape: tuple[int, int, int] = (3, 64, 64),
+        nz: int = 100,
+        ngf: int = 64,
+        ndf: int = 64,
+        lr: float = 2e-4,
+        betas: tuple[float, float] = (0.5, 0.999),
+        lr_step: int = 8,
+        lr_gamma: float = 0.1,
+        real_label: float = 1.0,
+        noise_seed: int = 0,
+        kid_subsets: int = 50,
+        kid_subset_size: int = 100,
+        fid: bool = False,
+    ) -> None:
+        super().__init__()
+        channels, height, width = image_shape
+        if height != width:
+            raise ValueError(f"DCGAN makes square images; got image_shape={tuple(image_shape)}.")
+        if not 0.5 < real_label <= 1.0:
+            raise ValueError(f"--model.real_label must be in (0.5, 1], got {real_label}.")
+        self.save_hyperparameters()
+        self.automatic_optimization = False
+        self.generator = Generator(nz, ngf, height, channels)
+        self.discriminator = Discriminator(ndf, height, channels)
+        self.features = RandomFeatures(channels)
+        with warnings.catch_warnings():  # "saves all features": a few hundred numbers per image here
+            warnings.simplefilter("ignore", UserWarning)
+            # Features are extracted once per batch by self.features and fed in; hence the identity.
+            self.kid = KernelInceptionDistance(nn.Identity(), kid_subsets, kid_subset_size)
+            self.kid_floor = KernelInceptionDistance(nn.Identity(), kid_subsets, kid_subset_size)
+        # Kept out of the module tree, so checkpoints do not carry (or later require) Inception's weights.
+        self._fid: list[FrechetInceptionDistance] = self._build_fid() if fid else []
+        self.register_buffer("fixed_noise", self.noise(64, torch.Generator().manual_seed(noise_seed)))
+        self._noise_generator: torch.Generator | None = None
+
+    # -- sampling ------------------------------------------------------------------------------------
+    def noise(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        device = generator.device if generator is not None else self.device
+        return torch.randn(n, self.hparams.nz, generator=generator, device=device)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        """Noise ``(N, nz)`` -> images in [-1, 1]."""
+        return self.generator(z)
+
+    @torch.no_grad()
+    def generate(self, z: torch.Tensor) -> torch.Tensor:
+        """Images in [0, 1] from noise, with the generator in eval mode (BatchNorm running statistics)."""
+        was_training = self.generator.training
+        self.generator.eval()
+        images = to_unit_range(self.generator(z.to(self.device)))
+        self.generator.train(was_training)
+        return images
+
+    def latent_walk(self, z0: torch.Tensor, z1: torch.Tensor, steps: int = 10) -> torch.Tensor:
+        """Images in [0, 1] along the straight line from noise ``z0`` to ``z1`` (both ``(nz,)``)."""
+        t = torch.linspace(0, 1, steps, device=z0.device).unsqueeze(1)
+        return self.generate(torch.lerp(z0.unsqueeze(0), z1.unsqueeze(0), t))
+
+    def _step_noise(self, n: int) -> torch.Tensor:
+        # Seeded by the step, not drawn from the global RNG: a resumed run sees the same noise.
+        if self._noise_generator is None or self._noise_generator.device != self.device:
+            self._noise_generator = torch.Generator(self.device)
+        seed = self.hparams.noise_seed + 1_000_003 * (self.global_step + 1) + self.global_rank
+        return self.noise(n, self._noise_generator.manual_seed(seed))
+
+    # -- training ------------------------------------------------------------------------------------
+    def configure_optimizers(self) -> Any:
+        hp = self.hparams
+        optimizers = [
+            torch.optim.Adam(net.parameters(), lr=hp.lr, betas=tuple(hp.betas))
+            for net in (self.discriminator, self.generator)
+        ]
+        schedulers = [torch.optim.lr_scheduler.StepLR(o, hp.lr_step, hp.lr_gamma) for o in optimizers]
+        return optimizers, schedulers
+
+    def on_train_epoch_start(self) -> None:
+        # Manual optimization steps schedulers by hand. Stepping up to the epoch number (not once per epoch
+        # end) keeps the rate right whichever point of an epoch a resumed checkpoint was saved at.
+        for scheduler in self.lr_schedulers():
+            while scheduler.last_epoch < self.current_epoch:
+                scheduler.step()
+
+    def discriminator_loss(self, real: torch.Tensor, fake: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """BCE of D on real images (target ``real_label``) and on fakes (target 0), and their logits."""
+        real_logits, fake_logits = self.discriminator(real), self.discriminator(fake)
+        loss = F.binary_cross_entropy_with_logits(
+            real_logits, torch.full_like(real_logits, self.hparams.real_label)
+        ) + F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits))
+        return loss, real_logits, fake_logits
+
+    def generator_loss(self, fake: torch.Tensor) -> torch.Tensor:
+        logits = self.discriminator(fake)
+        return F.binary_cross_entropy_with_logits(logits, torch.ones_like(logits))
+
+    def training_step(self, real: torch.Tensor, batch_idx: int) -> None:
+        opt_d, opt_g = self.optimizers()
+        fake = self.generator(self._step_noise(real.shape[0]))
+
+        self.toggle_optimizer(opt_d)
+        d_loss, real_logits, fake_logits = self.discriminator_loss(real, fake.detach())
+        opt_d.zero_grad(set_to_none=True)
+        self.manual_backward(d_loss)
+        opt_d.step()
+        self.untoggle_optimizer(opt_d)
+
+        self.toggle_optimizer(opt_g)
+        g_loss = self.generator_loss(fake)
+        opt_g.zero_grad(set_to_none=True)
+        self.manual_backward(g_loss)
+        opt_g.step()
+        self.untoggle_optimizer(opt_g)
+
+        self.log_dict(
+            {
+                "train/d_loss": d_loss.detach(),
+                "train/g_loss": g_loss.detach(),
+                "train/d_real": real_logits.detach().sigmoid().mean(),
+                "train/d_fake": fake_logits.detach().sigmoid().mean(),
+            },
+            prog_bar=True,
+        )
+
+    def on_train_epoch_end(self) -> None:
+        self._log_sample_grid()
+
+    @rank_zero_only
+    def _log_sample_grid(self) -> None:
+        grid = make_grid(self.generate(self.fixed_noise), nrow=8, padding=2)
+        if isinstance(self.logger, TensorBoardLogger):
+            self.logger.experiment.add_image("samples", grid, self.current_epoch)
+        if self.trainer.log_dir:
+            path = Path(self.trainer.log_dir) / "samples" / f"epoch_{self.current_epoch:03d}.png"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            save_image(grid, path)
+
+    # -- quality ---------------------------------------------------------------------------------------
+    def _build_fid(self) -> list[FrechetInceptionDistance]:
+        try:
+            return [FrechetInceptionDistance(feature=2048, normalize=True)]
+        except Exception as err:  # missing torch-fidelity, or no network for the weights
+            rank_zero_warn(
+                f"FID is off: {err}. Install torch-fidelity (pip install torch-fidelity) and run once with "
+                "network access to fetch the Inception weights; training goes on with KID only."
+            )
+            return []
+
+    def validation_step(self, real: torch.Tensor, batch_idx: int) -> None:
+        """Real images alternate between halves A and B; as many fakes as A, from noise fixed per batch."""
+        half_a, half_b = real[0::2], real[1::2]
+        generator = torch.Generator(self.device).manual_seed(self.hparams.noise_seed + 7919 * (batch_idx + 1))
+        fake = self.generator(self.noise(len(half_a), generator))
+        features_a = self.features(half_a)
+        self.kid.update(features_a, real=True)
+        self.kid.update(self.features(fake), real=False)
+        self.kid_floor.update(features_a, real=True)
+        self.kid_floor.update(self.features(half_b), real=False)
+        for fid in self._fid:
+            fid.to(self.device)
+            fid.update(to_unit_range(half_a), real=True)
+            fid.update(to_unit_range(fake), real=False)
+
+    def _kid(self, metric: KernelInceptionDistance) -> torch.Tensor:
+        counts = (sum(len(f) for f in metric.real_features), sum(len(f) for f in metric.fake_features))
+        metric.subset_size = min(self.hparams.kid_subset_size, *counts)
+        with torch.random.fork_rng(devices=[]):  # the same subsets every time: comparable numbers
+            torch.manual_seed(self.hparams.noise_seed)
+            kid_mean, _ = metric.compute()
+        metric.reset()
+        return kid_mean
+
+    def on_validation_epoch_end(self) -> None:
+        self.log("val/kid", self._kid(self.kid), prog_bar=True)
+        self.log("val/kid_real_floor", self._kid(self.kid_floor))
+        for fid in self._fid:
+            self.log("val/fid", fid.compute())
+            fid.reset()

@@ -1,0 +1,178 @@
+"""DCGAN on faces: the project (decode once, manual optimization) against a course-style PyTorch loop.
+
+    python scripts/benchmark.py dcgan --epochs 2
+    python scripts/benchmark.py dcgan --epochs 5 --image-size 32 --width 32 --data-dir ../shared/data/faces
+
+Both sides train the same networks from the same seed for the same epochs on the same images and device.
+The baseline is written the way the course writes it: a Dataset that opens each JPEG with PIL and applies
+Resize -> CenterCrop -> ToTensor -> Normalize every epoch, Sigmoid + BCELoss, and a hand-written loop. Both
+generators are then measured the same way: KID on the project's fixed random features against the same real
+images, next to its real-vs-real floor.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+import warnings
+from pathlib import Path
+
+import lightning.pytorch as pl
+import torch
+from lightning.pytorch.callbacks import Callback
+from PIL import Image
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+from torchvision import transforms
+
+from datamodules.faces import FacesDataModule, find_images
+from lit_modules.dcgan import DCGAN
+from lit_modules.nets import Discriminator, Generator
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data-dir", type=Path, default=REPO.parent / "shared" / "data" / "faces")
+    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--image-size", type=int, default=64, choices=(32, 64, 128))
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--width", type=int, default=64, help="ngf and ndf")
+    parser.add_argument("--max-images", type=int, default=None)
+    parser.add_argument("--val-images", type=int, default=1000)
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    parser.add_argument("--seed", type=int, default=0)
+
+
+class EpochTimer(Callback):
+    def __init__(self) -> None:
+        self.seconds: list[float] = []
+
+    def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._start = time.perf_counter()
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if pl_module.device.type == "cuda":
+            torch.cuda.synchronize()
+        self.seconds.append(time.perf_counter() - self._start)
+
+
+class CourseFaces(Dataset):
+    """The course's way: decode and transform each image file on every access."""
+
+    def __init__(self, files: list[Path], size: int) -> None:
+        self.files = files
+        self.transform = transforms.Compose(
+            [
+                transforms.Resize(size),
+                transforms.CenterCrop(size),
+                transforms.ToTensor(),
+                transforms.Normalize((0.5, 0.5, 0.5), (0.5, 0.5, 0.5)),
+            ]
+        )
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def __getitem__(self, index: int) -> torch.Tensor:
+        return self.transform(Image.open(self.files[index]).convert("RGB"))
+
+
+def course_loop(args: argparse.Namespace, device: torch.device) -> tuple[Generator, list[float]]:
+    """Sigmoid + BCELoss, D on real then on detached fakes, then G; StepLR(8, 0.1) per epoch."""
+    torch.manual_seed(args.seed)
+    files = find_images(args.data_dir)[: args.max_images]
+    loader = DataLoader(
+        CourseFaces(files, args.image_size), batch_size=args.batch_size, shuffle=True, drop_last=True
+    )
+    net_g = Generator(100, args.width, args.image_size).to(device)
+    net_d = nn.Sequential(Discriminator(args.width, args.image_size), nn.Sigmoid()).to(device)
+    criterion = nn.BCELoss()
+    opt_d = torch.optim.Adam(net_d.parameters(), lr=2e-4, betas=(0.5, 0.999))
+    opt_g = torch.optim.Adam(net_g.parameters(), lr=2e-4, betas=(0.5, 0.999))
+    sched_d = torch.optim.lr_scheduler.StepLR(opt_d, 8, 0.1)
+    sched_g = torch.optim.lr_scheduler.StepLR(opt_g, 8, 0.1)
+    seconds = []
+    for _ in range(args.epochs):
+        start = time.perf_counter()
+        for real in loader:
+            real = real.to(device)
+            ones = torch.ones(real.size(0), device=device)
+            zeros = torch.zeros(real.size(0), device=device)
+            net_d.zero_grad()
+            err_real = criterion(net_d(real), ones)
+            err_real.backward()
+            fake = net_g(torch.randn(real.size(0), 100, device=device))
+            err_fake = criterion(net_d(fake.detach()), zeros)
+            err_fake.backward()
+            opt_d.step()
+            net_g.zero_grad()
+            err_g = criterion(net_d(fake), ones)
+            err_g.backward()
+            opt_g.step()
+        sched_d.step()
+        sched_g.step()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        seconds.append(time.perf_counter() - start)
+    return net_g, seconds
+
+
+def run(args: argparse.Namespace) -> None:
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    warnings.filterwarnings("ignore")
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    pl.seed_everything(args.seed, verbose=False)
+    data = FacesDataModule(
+        args.data_dir,
+        args.image_size,
+        args.batch_size,
+        max_images=args.max_images,
+        val_images=args.val_images,
+    )
+    start = time.perf_counter()
+    data.setup("fit")
+    decode_seconds = time.perf_counter() - start
+    model = DCGAN(data.image_shape, ngf=args.width, ndf=args.width)
+    timer = EpochTimer()
+    trainer_args = {"accelerator": "auto", "devices": 1, "logger": False, "enable_progress_bar": False}
+    trainer_args |= {"enable_checkpointing": False, "enable_model_summary": False, "num_sanity_val_steps": 0}
+    trainer = pl.Trainer(
+        max_epochs=args.epochs, check_val_every_n_epoch=args.epochs, callbacks=[timer], **trainer_args
+    )
+    trainer.fit(model, data)
+    project = {k: trainer.callback_metrics[k].item() for k in ("val/kid", "val/kid_real_floor")}
+
+    course_g, course_seconds = course_loop(args, device)
+    model.generator.load_state_dict(course_g.state_dict())
+    course = pl.Trainer(**trainer_args).validate(model, data, verbose=False)[0]
+
+    size = f"{args.image_size}x{args.image_size}"
+    print(
+        f"\nDCGAN {size}, {len(data.images)} images of {args.data_dir}, "
+        f"batch {args.batch_size}, width {args.width}"
+    )
+    print(f"{args.epochs} epoch(s) on {device.type} ({torch.get_num_threads()} CPU threads)")
+    project_epoch = sum(timer.seconds) / len(timer.seconds)
+    course_epoch = sum(course_seconds) / len(course_seconds)
+    rows = [
+        (
+            "seconds per epoch",
+            f"{project_epoch:.2f}",
+            f"{course_epoch:.2f}",
+            f"{course_epoch / project_epoch:.2f}x",
+        ),
+        ("first-epoch seconds", f"{timer.seconds[0]:.2f}", f"{course_seconds[0]:.2f}", ""),
+        ("one-time decode seconds", f"{decode_seconds:.2f}", "-", ""),
+        ("final KID (random features)", f"{project['val/kid']:.4f}", f"{course['val/kid']:.4f}", ""),
+        (
+            "real-vs-real KID floor",
+            f"{project['val/kid_real_floor']:.4f}",
+            f"{course['val/kid_real_floor']:.4f}",
+            "",
+        ),
+    ]
+    print(f"{'':28}{'project':>12}{'course loop':>14}{'speed-up':>10}")
+    for name, *values in rows:
+        print(f"{name:28}{values[0]:>12}{values[1]:>14}{values[2]:>10}")
