@@ -23,22 +23,6 @@ def class_weights(
     return weights * len(weights) / weights.sum()
 
 
-class LogitAdjustedCrossEntropy(nn.CrossEntropyLoss):
-    """Cross-entropy on ``logits + tau * log(prior)`` while training, plain cross-entropy in eval mode.
-
-    Training against the prior-shifted logits makes the raw logits favour rare classes just enough to
-    balance them (logit adjustment), which raises macro scores with less loss of accuracy than weighting.
-    """
-
-    def __init__(self, counts: Sequence[int], tau: float = 1.0, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        prior = torch.tensor(counts, dtype=torch.float).clamp(min=1)
-        self.register_buffer("offset", tau * (prior / prior.sum()).log())
-
-    def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        return super().forward(logits + self.offset if self.training else logits, targets)
-
-
 class NameClassifier(ClassificationTask):
     """Classify padded character sequences (with their lengths) by language.
 
@@ -48,7 +32,6 @@ class NameClassifier(ClassificationTask):
         cell, hidden_size, num_layers, bidirectional, embedding_dim, dropout, pooling: see ``CharRNN``;
             ``embedding_dim: null`` feeds one-hot letters as the course does.
         class_weighting: weight the loss against class skew.
-        logit_adjustment: ``tau`` of logit-adjusted training against class skew (0 turns it off).
         label_smoothing: cross-entropy label smoothing.
         **kwargs: see ``ClassificationTask`` (class names, optimizer, scheduler).
     """
@@ -65,20 +48,13 @@ class NameClassifier(ClassificationTask):
         dropout: float = 0.0,
         pooling: Literal["last", "max"] = "last",
         class_weighting: Literal["none", "inverse", "sqrt_inverse"] = "none",
-        logit_adjustment: float = 0.0,
         label_smoothing: float = 0.0,
         **kwargs: Any,
     ) -> None:
-        if (class_weighting != "none" or logit_adjustment) and not class_counts:
-            raise ValueError("class_weighting and logit_adjustment need class_counts (linked from the data).")
+        if class_weighting != "none" and not class_counts:
+            raise ValueError("class_weighting needs class_counts (linked from the data module).")
         weights = class_weights(class_counts or [], class_weighting)
-        if logit_adjustment:
-            loss = LogitAdjustedCrossEntropy(
-                class_counts, logit_adjustment, weight=weights, label_smoothing=label_smoothing
-            )
-        else:
-            loss = nn.CrossEntropyLoss(weight=weights, label_smoothing=label_smoothing)
-        super().__init__(loss=loss, **kwargs)
+        super().__init__(loss=nn.CrossEntropyLoss(weight=weights, label_smoothing=label_smoothing), **kwargs)
         self.save_hyperparameters()
         self.net = CharRNN(
             vocab_size,
