@@ -29,7 +29,7 @@ os.environ.setdefault("JSONARGPARSE_DEPRECATION_WARNINGS", "off")
 DATA_TO_MODEL_LINKS = ("class_names", "class_counts", "vocab_size", "image_shape")
 CHECKPOINT_WORDS = ("best", "last")
 # Settings that must be positive wherever they appear in a config (e.g. an optimizer's init_args.lr).
-POSITIVE_KEYS = re.compile(r"lr|learning_rate|.+_lr|batch_size")
+POSITIVE_KEYS = re.compile(r"lr|learning_rate|max_lr|batch_size")  # min_lr and eta_min may be 0
 EXIT_INTERRUPTED = 1
 
 
