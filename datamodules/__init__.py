@@ -1,5 +1,6 @@
 """LightningDataModules: what feeds the models."""
 
+from datamodules.ants_bees import AntsBeesDataModule
 from datamodules.cats_dogs import CatsDogsDataModule
 from datamodules.image_folder import ImageFolderDataModule
 from datamodules.layouts import DataLayoutError
@@ -8,6 +9,7 @@ from datamodules.rmb import RMBDataModule
 from datamodules.transforms import SaltPepperNoise
 
 __all__ = [
+    "AntsBeesDataModule",
     "CatsDogsDataModule",
     "DataLayoutError",
     "ImageFolderDataModule",

@@ -1,7 +1,8 @@
 """LightningModules: what learns, as thin task wrappers over the plain networks in ``lit_modules.nets``."""
 
 from lit_modules.classification import ClassificationTask
+from lit_modules.finetune_classifier import FinetuneClassifier
 from lit_modules.image_classifier import ImageClassifier
 from lit_modules.name_classifier import NameClassifier
 
-__all__ = ["ClassificationTask", "ImageClassifier", "NameClassifier"]
+__all__ = ["ClassificationTask", "FinetuneClassifier", "ImageClassifier", "NameClassifier"]
