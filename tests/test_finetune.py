@@ -15,7 +15,7 @@ from lightning.pytorch.callbacks import Callback
 from datamodules import ImageFolderDataModule
 from lit_modules import FinetuneClassifier
 from lit_modules.nets.backbone import build_classifier, head_name, load_weights
-from tests.conftest import write_class_folders
+from tests.conftest import REPO, write_class_folders
 
 SGD = functools.partial(torch.optim.SGD, lr=0.05, momentum=0.9)
 
@@ -206,3 +206,14 @@ def test_any_torchvision_backbone_finds_its_head() -> None:
     trainable = [n for n, p in model.named_parameters() if p.requires_grad]
     assert trainable and all(n.startswith("net.classifier.") for n in trainable)
     assert head_name(torchvision.models.vit_b_16(num_classes=7), 7) == "heads"
+
+
+def test_recipe_config_finetunes_from_a_checkpoint_file(pretrained, image_folder, run_cli) -> None:
+    cli = run_cli(
+        "fit", "--config", str(REPO / "configs/ants_bees_finetune.yaml"), "--trainer.fast_dev_run", "true",
+        "--data.data_dir", str(image_folder(("ants", "bees"), per_class=6)), "--data.batch_size", "4",
+        "--model.init_args.weights", str(pretrained),
+    )  # fmt: skip
+    saved = torch.load(pretrained, weights_only=False)["state_dict"]["net.conv1.weight"]
+    assert torch.equal(cli.model.net.conv1.weight, saved)  # zero_lr: the recipe's backbone stays put
+    assert [g["lr"] for g in cli.trainer.optimizers[0].param_groups] == [0.001, 0.0]

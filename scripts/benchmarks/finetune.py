@@ -58,31 +58,23 @@ def size_args(crop: int) -> list[str]:
 
 def fit(
     args: argparse.Namespace, name: str, config: str, epochs: int, extra: list[str]
-) -> tuple[dict, float]:
+) -> tuple[float, float, str, float]:
     start = time.perf_counter()
-    cli = HelloCLI(
-        args=[
-            "fit",
-            "--config",
-            str(REPO / "configs" / config),
-            "--name",
-            name,
-            "--trainer.default_root_dir",
-            str(args.out),
-            "--trainer.accelerator",
-            args.accelerator,
-            "--trainer.max_epochs",
-            str(epochs),
-            "--trainer.enable_progress_bar",
-            "false",
-            "--data.data_dir",
-            str(args.data_dir),
-            *size_args(args.image_size),
-            *extra,
-        ]
-    )
+    options = {
+        "--config": str(REPO / "configs" / config),
+        "--name": name,
+        "--trainer.default_root_dir": str(args.out),
+        "--trainer.accelerator": args.accelerator,
+        "--trainer.max_epochs": str(epochs),
+        "--trainer.enable_progress_bar": "false",
+        "--data.data_dir": str(args.data_dir),
+    }
+    flags = [item for pair in options.items() for item in pair]
+    cli = HelloCLI(args=["fit", *flags, *size_args(args.image_size), *extra])
     seconds = time.perf_counter() - start
-    return json.loads((Path(cli.trainer.log_dir) / "metrics.json").read_text()), seconds
+    checkpoint = cli.trainer.checkpoint_callback
+    final = cli.trainer.callback_metrics["val/acc"].item()
+    return final, checkpoint.best_model_score.item(), checkpoint.last_model_path, seconds
 
 
 def run(args: argparse.Namespace) -> None:
@@ -90,9 +82,10 @@ def run(args: argparse.Namespace) -> None:
     if weights is None:
         # The same network and recipe, trained on another real task: honest "pretrained" weights.
         pretrain = ["--data", "datamodules.RMBDataModule", "--data.data_dir", str(args.pretrain_dir)]
-        numbers, seconds = fit(args, "pretrain_rmb", "ants_bees_scratch.yaml", args.pretrain_epochs, pretrain)
-        weights = Path(numbers["best_checkpoint"]).with_name("last.ckpt")
-        print(f"pretrained on RMB: val/acc {numbers['val/acc']:.3f} in {seconds:.0f} s -> {weights}")
+        final, _, weights, seconds = fit(
+            args, "pretrain_rmb", "ants_bees_scratch.yaml", args.pretrain_epochs, pretrain
+        )
+        print(f"pretrained on RMB: val/acc {final:.3f} in {seconds:.0f} s -> {weights}")
     results = []
     for name, config, extra in RUNS:
         if name != "scratch":
@@ -100,8 +93,8 @@ def run(args: argparse.Namespace) -> None:
         results.append((name, *fit(args, f"ants_bees_{name}", config, args.epochs, extra)))
     print(f"\nants vs bees, {args.epochs} epochs at {args.image_size} px, val split of {args.data_dir}")
     print(f"{'run':<10}{'final val/acc':>15}{'best val/acc':>14}{'time (s)':>10}")
-    for name, numbers, seconds in results:
-        print(f"{name:<10}{numbers['val/acc']:>15.3f}{numbers['best_score']:>14.3f}{seconds:>10.0f}")
-    base = results[0][1]["val/acc"]
-    for name, numbers, _ in results[1:]:
-        print(f"{name} - scratch: {numbers['val/acc'] - base:+.3f} val/acc")
+    for name, final, best, _, seconds in results:
+        print(f"{name:<10}{final:>15.3f}{best:>14.3f}{seconds:>10.0f}")
+    base = results[0][1]
+    for name, final, *_ in results[1:]:
+        print(f"{name} - scratch: {final - base:+.3f} final val/acc")
