@@ -146,10 +146,20 @@ def test_gradual_needs_epochs() -> None:
         FinetuneClassifier(["a", "b"], strategy="gradual")
 
 
-def test_module_prefixed_state_dict_loads_and_mismatched_head_is_dropped(tmp_path) -> None:
+def old_torchvision_file(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """Like the course's resnet18-5c106cde.pth: saved before BatchNorm had ``num_batches_tracked``."""
+    return {k: v for k, v in model.state_dict().items() if not k.endswith("num_batches_tracked")}
+
+
+@pytest.mark.parametrize(
+    "save_as",
+    [old_torchvision_file, lambda model: torch.nn.DataParallel(model).state_dict()],
+    ids=["old_torchvision_file", "dataparallel_module_prefix"],
+)
+def test_state_dict_files_load_and_mismatched_head_is_dropped(save_as, tmp_path) -> None:
     source = torchvision.models.resnet18(num_classes=1000)
-    path = tmp_path / "resnet18_dataparallel.pth"
-    torch.save(torch.nn.DataParallel(source).state_dict(), path)
+    path = tmp_path / "resnet18.pth"
+    torch.save(save_as(source), path)
     model = build_classifier("resnet18", 2)
     report = load_weights(model, str(path), "resnet18", "fc")
     assert torch.equal(model.conv1.weight, source.conv1.weight)
