@@ -1,5 +1,6 @@
 """LightningDataModules: what feeds the models."""
 
+from datamodules.ants_bees import AntsBeesDataModule
 from datamodules.cats_dogs import CatsDogsDataModule
 from datamodules.faces import FacesDataModule
 from datamodules.image_folder import ImageFolderDataModule
@@ -9,6 +10,7 @@ from datamodules.rmb import RMBDataModule
 from datamodules.transforms import SaltPepperNoise
 
 __all__ = [
+    "AntsBeesDataModule",
     "CatsDogsDataModule",
     "DataLayoutError",
     "FacesDataModule",

@@ -2,7 +2,8 @@
 
 from lit_modules.classification import ClassificationTask
 from lit_modules.dcgan import DCGAN
+from lit_modules.finetune_classifier import FinetuneClassifier
 from lit_modules.image_classifier import ImageClassifier
 from lit_modules.name_classifier import NameClassifier
 
-__all__ = ["DCGAN", "ClassificationTask", "ImageClassifier", "NameClassifier"]
+__all__ = ["DCGAN", "ClassificationTask", "FinetuneClassifier", "ImageClassifier", "NameClassifier"]

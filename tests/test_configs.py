@@ -30,6 +30,12 @@ def synthetic_data_args(config: Path, tmp_path: Path) -> list[str]:
     raise NotImplementedError(f"no synthetic data for {data_class.__name__}: add it to tests/test_configs.py")
 
 
+def offline_args(config: Path) -> list[str]:
+    """Tests have no internet: a config that downloads pretrained weights starts from random ones instead."""
+    init_args = yaml.safe_load(config.read_text())["model"].get("init_args", {})
+    return ["--model.init_args.weights", "null"] if init_args.get("weights") else []
+
+
 @pytest.mark.parametrize("config", TASK_CONFIGS, ids=lambda p: p.stem)
 def test_fast_dev_run(config: Path, tmp_path: Path, run_cli) -> None:
     cli = run_cli(
@@ -39,6 +45,7 @@ def test_fast_dev_run(config: Path, tmp_path: Path, run_cli) -> None:
         "--trainer.fast_dev_run",
         "true",
         *synthetic_data_args(config, tmp_path),
+        *offline_args(config),
     )
     assert cli.trainer.state.finished
     assert cli.trainer.global_step >= 1

@@ -4,6 +4,7 @@ from lit_modules.callbacks.confusion_matrix import ConfusionMatrixFigure
 from lit_modules.callbacks.feature_maps import FeatureMaps
 from lit_modules.callbacks.finite_loss import FiniteLoss, NonFiniteLossError
 from lit_modules.callbacks.grad_cam import GradCAM, grad_cam
+from lit_modules.callbacks.gradual_unfreezing import GradualUnfreezing
 from lit_modules.callbacks.histograms import ParameterHistograms
 from lit_modules.callbacks.interruption import Interruption
 from lit_modules.callbacks.metrics_json import MetricsJson
@@ -16,6 +17,7 @@ __all__ = [
     "FeatureMaps",
     "FiniteLoss",
     "GradCAM",
+    "GradualUnfreezing",
     "Interruption",
     "MetricsJson",
     "ModelGraph",
