@@ -26,6 +26,7 @@ def test_fit_test_predict_share_one_run_folder(image_folder, run_cli, tmp_path: 
     metrics = json.loads((run / "metrics.json").read_text())
     assert {"val/acc", "val/loss", "val/macro_f1", "best_checkpoint", "epoch"} <= metrics.keys()
     assert metrics["epoch"] == 1 and Path(metrics["best_checkpoint"]).name == "best.ckpt"
+    assert metrics["best_score"] >= metrics["val/acc"]  # the best is never behind the last epoch
 
     run_cli("test", "--config", RMB, *data, "--ckpt_path", "best")
     metrics = json.loads((run / "metrics.json").read_text())

@@ -21,12 +21,6 @@ from tests.conftest import REPO, shared_data, write_class_folders
 TINY_MODEL = {"ngf": 8, "ndf": 8, "kid_subsets": 5, "kid_subset_size": 8}
 
 
-@pytest.fixture(autouse=True)
-def _one_thread() -> None:
-    """Tiny networks: a second thread costs more in synchronisation than it computes (10x on a busy box)."""
-    torch.set_num_threads(1)
-
-
 @pytest.fixture
 def faces_dir(tmp_path: Path) -> Path:
     """32 small generated images in one folder tree (the data module searches at any depth)."""

@@ -52,5 +52,9 @@ class MetricsJson(Callback):
         if not trainer.sanity_checking:
             self._write(trainer, fitting=trainer.state.fn == "fit")
 
+    def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        # Checkpoint callbacks run after this one, so the best checkpoint is final only now.
+        self._write(trainer, fitting=True)
+
     def on_test_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._write(trainer, fitting=False)

@@ -48,7 +48,7 @@ def accuracy(net: nn.Module, loader: DataLoader) -> float:
 
 
 def course_loop(data_dir: Path, seed: int, epochs: int) -> tuple[float, float]:
-    """Train as the course does (PIL every epoch, num_workers=0, validation each epoch); (seconds, test acc)."""
+    """Train as the course does (PIL each epoch, num_workers=0, validate each epoch); (seconds, test acc)."""
     torch.manual_seed(seed)
     splits = RMBDataModule(data_dir).split_samples()
     normalize = transforms.Normalize(IMAGENET_MEAN, IMAGENET_STD)
@@ -108,7 +108,8 @@ def run(args: argparse.Namespace) -> None:
         project_s, project_acc = project_fit(args.data_dir, seed, args.epochs)
         rows.append((seed, course_s, course_acc, project_s, project_acc))
     print(
-        f"\nRMB LeNet recipe, {args.epochs} epochs, data {args.data_dir}, torch threads {torch.get_num_threads()}"
+        f"\nRMB LeNet recipe, {args.epochs} epochs, data {args.data_dir}, "
+        f"torch threads {torch.get_num_threads()}"
     )
     print(
         f"{'seed':>4} | {'course loop s':>13} {'test acc':>8} | {'project fit s':>13} {'test acc':>8} | ratio"

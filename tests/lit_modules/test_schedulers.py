@@ -24,11 +24,15 @@ def test_linear_warmup_factors() -> None:
          "{class_path: lit_modules.lr_lambdas.LinearWarmup, init_args: {warmup_epochs: 3}}"], "LambdaLR"),
         ("lightning.pytorch.cli.ReduceLROnPlateau", ["--model.scheduler.init_args.monitor", "val/acc",
          "--model.scheduler.init_args.mode", "max"], "ReduceLROnPlateau"),
-        ("torch.optim.lr_scheduler.MultiStepLR", ["--model.scheduler.init_args.milestones", "[1, 2]"], "MultiStepLR"),
-        ("torch.optim.lr_scheduler.ExponentialLR", ["--model.scheduler.init_args.gamma", "0.9"], "ExponentialLR"),
+        ("torch.optim.lr_scheduler.MultiStepLR", ["--model.scheduler.init_args.milestones", "[1, 2]"],
+         "MultiStepLR"),
+        ("torch.optim.lr_scheduler.ExponentialLR", ["--model.scheduler.init_args.gamma", "0.9"],
+         "ExponentialLR"),
     ],
 )  # fmt: skip
-def test_schedulers_from_flags(scheduler: str, init_args: list[str], kind: str, image_folder, run_cli) -> None:
+def test_schedulers_from_flags(
+    scheduler: str, init_args: list[str], kind: str, image_folder, run_cli
+) -> None:
     cli = run_cli(
         "fit", "--config", RMB, "--data.data_dir", str(image_folder()), "--trainer.fast_dev_run", "true",
         "--model.optimizer", "torch.optim.AdamW", "--model.optimizer.init_args.lr", "0.02",

@@ -27,4 +27,3 @@ def test_split_folders_match_the_in_memory_split(image_folder, tmp_path: Path) -
         assert _membership(copied[part]) == _membership(expected[part])
     again = subprocess.run(command, capture_output=True, text=True)
     assert again.returncode != 0 and "is not empty" in again.stderr
-
