@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from datamodules.download import download_and_extract
 from datamodules.image_folder import ImageFolderDataModule
 
 HYMENOPTERA_URL = "https://download.pytorch.org/tutorial/hymenoptera_data.zip"
@@ -25,14 +24,10 @@ class AntsBeesDataModule(ImageFolderDataModule):
     def __init__(
         self,
         data_dir: str | Path = "data/hymenoptera",
-        download: bool = False,
         url: str = HYMENOPTERA_URL,
         sha256: str | None = HYMENOPTERA_SHA256,
         **kwargs: Any,
     ) -> None:
-        super().__init__(data_dir=data_dir, class_names=list(self.CLASS_NAMES), **kwargs)
-        self.download, self.url, self.sha256 = download, url, sha256
-
-    def prepare_data(self) -> None:
-        if self.download:
-            download_and_extract(self.url, self.data_dir, self.sha256)
+        super().__init__(
+            data_dir=data_dir, class_names=list(self.CLASS_NAMES), url=url, sha256=sha256, **kwargs
+        )

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from datamodules.download import download_and_extract
 from datamodules.image_folder import ImageFolderDataModule
 
 MICROSOFT_URL = "https://download.microsoft.com/download/3/E/1/3E1C3F21-ECDB-4869-8368-6DEBA77B919F/kagglecatsanddogs_5340.zip"
@@ -24,14 +23,15 @@ class CatsDogsDataModule(ImageFolderDataModule):
     def __init__(
         self,
         data_dir: str | Path = "data/cats_dogs",
-        download: bool = False,
         url: str = MICROSOFT_URL,
         sha256: str | None = MICROSOFT_SHA256,
         **kwargs: Any,
     ) -> None:
-        super().__init__(data_dir=data_dir, class_names=list(self.CLASS_NAMES), allow_flat=True, **kwargs)
-        self.download, self.url, self.sha256 = download, url, sha256
-
-    def prepare_data(self) -> None:
-        if self.download:
-            download_and_extract(self.url, self.data_dir, self.sha256)
+        super().__init__(
+            data_dir=data_dir,
+            class_names=list(self.CLASS_NAMES),
+            allow_flat=True,
+            url=url,
+            sha256=sha256,
+            **kwargs,
+        )

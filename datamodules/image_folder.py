@@ -11,6 +11,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 from torchvision.transforms import v2
 
+from datamodules.download import download_and_extract
 from datamodules.image_cache import decode_images
 from datamodules.layouts import DataLayoutError, Sample, scan_image_folder
 from datamodules.resumable import ResumableTraining, seeded
@@ -66,6 +67,9 @@ class ImageFolderDataModule(ResumableTraining, pl.LightningDataModule):
         std: per-channel standard deviation for normalization.
         predict_dir: a folder of images to classify with ``predict``.
         allow_flat: also accept flat ``<class>.<n>.jpg`` files.
+        download: fetch ``url`` into ``data_dir`` and unpack it there (in ``prepare_data``).
+        url: the data set's archive.
+        sha256: the archive's checksum; a download that does not match is deleted.
     """
 
     def __init__(
@@ -84,8 +88,13 @@ class ImageFolderDataModule(ResumableTraining, pl.LightningDataModule):
         std: tuple[float, float, float] = IMAGENET_STD,
         predict_dir: str | Path | None = None,
         allow_flat: bool = False,
+        download: bool = False,
+        url: str | None = None,
+        sha256: str | None = None,
     ) -> None:
         super().__init__()
+        if download and not url:
+            raise ValueError("--data.download true needs --data.url (the archive to fetch).")
         if batch_size < 1:
             raise ValueError(f"--data.batch_size must be a positive integer, got {batch_size}.")
         self.data_dir = Path(data_dir).expanduser()
@@ -100,9 +109,14 @@ class ImageFolderDataModule(ResumableTraining, pl.LightningDataModule):
         self.mean, self.std = tuple(mean), tuple(std)
         self.predict_dir = Path(predict_dir).expanduser() if predict_dir else None
         self.allow_flat = allow_flat
+        self.download, self.url, self.sha256 = download, url, sha256
         self._fixed_class_names = list(class_names) if class_names else None
         self._splits: dict[str, CachedImages] = {}
         self.predict_inputs: list[str] = []
+
+    def prepare_data(self) -> None:
+        if self.download and self.url:
+            download_and_extract(self.url, self.data_dir, self.sha256)
 
     @property
     def class_names(self) -> list[str]:
