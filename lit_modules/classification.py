@@ -59,17 +59,27 @@ class ClassificationTask(pl.LightningModule):
         inputs, targets = batch
         logits = self(inputs)
         loss = self.criterion(logits, targets)
-        metrics.update(logits, targets)
+        metrics.update(logits.detach(), targets)
         on_step = stage == "train"
         self.log(
             f"{stage}/loss", loss, on_step=on_step, on_epoch=True, prog_bar=True, batch_size=len(targets),
             sync_dist=not on_step,
         )  # fmt: skip
-        self.log_dict(metrics, on_step=False, on_epoch=True, prog_bar=stage != "train")
         return loss, logits
 
-    def on_train_start(self) -> None:
-        self.val_metrics.reset()  # the sanity check must not leak into the first epoch's numbers
+    def _log_epoch_metrics(self, metrics: MetricCollection, prog_bar: bool) -> None:
+        """Compute (synced across processes) and log once per epoch, then start afresh."""
+        self.log_dict(metrics.compute(), prog_bar=prog_bar, sync_dist=True)
+        metrics.reset()
+
+    def on_train_epoch_end(self) -> None:
+        self._log_epoch_metrics(self.train_metrics, prog_bar=False)
+
+    def on_validation_epoch_end(self) -> None:
+        self._log_epoch_metrics(self.val_metrics, prog_bar=True)
+
+    def on_test_epoch_end(self) -> None:
+        self._log_epoch_metrics(self.test_metrics, prog_bar=False)
 
     def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
         return self._shared_step(batch, "train", self.train_metrics)[0]

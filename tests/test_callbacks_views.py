@@ -141,18 +141,17 @@ def test_every_config_with_a_scheduler_monitors_the_learning_rate() -> None:
 
 @pytest.mark.slow
 def test_rmb_config_draws_its_views(run_cli, tmp_path: Path) -> None:
-    """The task config, 2 epochs on the real banknote photos: Grad-CAM, confusion matrix, histograms."""
+    """The task config, 5 epochs on the real banknote photos: Grad-CAM, confusion matrix, histograms."""
     cli = run_cli(
         "fit",
         "--config", str(REPO / "configs" / "rmb_lenet.yaml"),
         "--data.data_dir", str(shared_data("rmb")),
-        "--trainer.max_epochs", "2",
+        "--trainer.max_epochs", "5",
     )  # fmt: skip
     run = Path(cli.trainer.log_dir)
     acc = events(run)
     cams = [tag for tag in acc.Tags()["images"] if tag.startswith("grad_cam/")]
-    assert sum(len(acc.Images(tag)) for tag in cams) == 8  # every 2 epochs: once
-    assert (run / "grad_cam" / "epoch_001.png").is_file()
-    assert len(acc.Images("val/confusion_matrix")) == 2
+    assert sum(len(acc.Images(tag)) for tag in cams) == 8  # every 5 epochs: once
+    assert (run / "grad_cam" / "epoch_004.png").is_file()
+    assert len(acc.Images("val/confusion_matrix")) == 1
     assert len(acc.Scalars("grad_norm/net.features.0")) == 1
-    assert acc.Tags()["graph"]

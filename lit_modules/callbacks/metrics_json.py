@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import lightning.pytorch as pl
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint
@@ -26,7 +27,7 @@ class MetricsJson(Callback):
         return Path(trainer.log_dir) / self.filename if trainer.log_dir else None
 
     @rank_zero_only
-    def _write(self, trainer: pl.Trainer, fitting: bool) -> None:
+    def _write(self, trainer: pl.Trainer, extra: dict[str, Any]) -> None:
         path = self.path(trainer)
         if path is None or trainer.fast_dev_run:
             return
@@ -38,23 +39,30 @@ class MetricsJson(Callback):
                 if k.startswith(self.prefixes) and v.numel() == 1
             }
         )
-        checkpoint = trainer.checkpoint_callback
-        if fitting:
-            numbers.update(epoch=trainer.current_epoch, global_step=trainer.global_step)
-        if fitting and isinstance(checkpoint, ModelCheckpoint) and checkpoint.best_model_path:
-            numbers["best_checkpoint"] = checkpoint.best_model_path
-            if checkpoint.best_model_score is not None:
-                numbers["best_score"] = checkpoint.best_model_score.item()
+        numbers.update(extra)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(numbers, indent=2, sort_keys=True) + "\n")
 
+    @staticmethod
+    def _best(trainer: pl.Trainer) -> dict[str, Any]:
+        checkpoint = trainer.checkpoint_callback
+        if not isinstance(checkpoint, ModelCheckpoint) or not checkpoint.best_model_path:
+            return {}
+        best: dict[str, Any] = {"best_checkpoint": checkpoint.best_model_path}
+        if checkpoint.best_model_score is not None:
+            best["best_score"] = checkpoint.best_model_score.item()
+        return best
+
     def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        if not trainer.sanity_checking:
-            self._write(trainer, fitting=trainer.state.fn == "fit")
+        if trainer.sanity_checking:
+            return
+        fitting = trainer.state.fn == "fit"
+        progress = {"epoch": trainer.current_epoch, "global_step": trainer.global_step} if fitting else {}
+        self._write(trainer, {**progress, **(self._best(trainer) if fitting else {})})
 
     def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        # Checkpoint callbacks run after this one, so the best checkpoint is final only now.
-        self._write(trainer, fitting=True)
+        # Checkpoint callbacks run after this one at each validation, so the best is final only now.
+        self._write(trainer, self._best(trainer))
 
     def on_test_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        self._write(trainer, fitting=False)
+        self._write(trainer, {})

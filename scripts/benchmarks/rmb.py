@@ -80,8 +80,12 @@ def course_loop(data_dir: Path, seed: int, epochs: int) -> tuple[float, float]:
     return seconds, accuracy(net, test)
 
 
-def project_fit(data_dir: Path, seed: int, epochs: int) -> tuple[float, float]:
-    """`hello-lightning fit` with the same recipe, then `test --ckpt_path best`; (fit seconds, test acc)."""
+def project_fit(data_dir: Path, seed: int, epochs: int) -> tuple[float, float, float, float]:
+    """The project on the same recipe: (CLI set-up s, `Trainer.fit` s, test acc of last.ckpt and best.ckpt).
+
+    ``Trainer.fit`` time includes decoding the images; the CLI's parsing and building are timed apart, as
+    the course loop's set-up is not timed either.
+    """
     with tempfile.TemporaryDirectory() as runs:
         common = [
             "--config", str(CONFIG), "--data.data_dir", str(data_dir), "--seed_everything", str(seed),
@@ -89,10 +93,15 @@ def project_fit(data_dir: Path, seed: int, epochs: int) -> tuple[float, float]:
             "--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false",
         ]  # fmt: skip
         start = time.perf_counter()
-        HelloCLI(args=["fit", *common, "--trainer.max_epochs", str(epochs)])
-        seconds = time.perf_counter() - start
-        tested = HelloCLI(args=["test", *common, "--ckpt_path", "best"])
-        return seconds, tested.trainer.callback_metrics["test/acc"].item()
+        cli = HelloCLI(args=[*common, "--trainer.max_epochs", str(epochs)], run=False)
+        built = time.perf_counter()
+        cli.trainer.fit(cli.model, datamodule=cli.datamodule)
+        fitted = time.perf_counter()
+        accuracies = [
+            HelloCLI(args=["test", *common, "--ckpt_path", word]).trainer.callback_metrics["test/acc"].item()
+            for word in ("last", "best")
+        ]
+        return built - start, fitted - built, *accuracies
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -105,23 +114,22 @@ def run(args: argparse.Namespace) -> None:
     rows = []
     for seed in args.seeds:
         course_s, course_acc = course_loop(args.data_dir, seed, args.epochs)
-        project_s, project_acc = project_fit(args.data_dir, seed, args.epochs)
-        rows.append((seed, course_s, course_acc, project_s, project_acc))
+        rows.append((seed, course_s, course_acc, *project_fit(args.data_dir, seed, args.epochs)))
     print(
         f"\nRMB LeNet recipe, {args.epochs} epochs, data {args.data_dir}, "
         f"torch threads {torch.get_num_threads()}"
     )
-    print(
-        f"{'seed':>4} | {'course loop s':>13} {'test acc':>8} | {'project fit s':>13} {'test acc':>8} | ratio"
-    )
-    for seed, course_s, course_acc, project_s, project_acc in rows:
-        print(f"{seed:>4} | {course_s:13.1f} {course_acc:8.3f} | {project_s:13.1f} {project_acc:8.3f} | "
-              f"{project_s / course_s:.3f}")  # fmt: skip
-    course_total = sum(r[1] for r in rows)
-    project_total = sum(r[3] for r in rows)
+    print("seed | course loop s  test acc | CLI set-up s  fit s  test acc last  best | fit / course loop")
+    for seed, course_s, course_acc, setup_s, fit_s, last_acc, best_acc in rows:
+        print(
+            f"{seed:>4} | {course_s:13.1f} {course_acc:9.3f} | {setup_s:12.1f} {fit_s:6.1f} {last_acc:13.3f} "
+            f"{best_acc:5.3f} | {fit_s / course_s:.3f}"
+        )
 
     def mean(column: int) -> float:
         return sum(row[column] for row in rows) / len(rows)
 
-    print(f"mean | {mean(1):13.1f} {mean(2):8.3f} | {mean(3):13.1f} {mean(4):8.3f} | "
-          f"{project_total / course_total:.3f}  (target: <= 0.2, accuracy at least as high)")  # fmt: skip
+    print(
+        f"mean | {mean(1):13.1f} {mean(2):9.3f} | {mean(3):12.1f} {mean(4):6.1f} {mean(5):13.3f} "
+        f"{mean(6):5.3f} | {mean(4) / mean(1):.3f}  (target <= 0.2, test acc at least as high)"
+    )
