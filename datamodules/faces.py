@@ -11,6 +11,8 @@ from lightning.pytorch.utilities import rank_zero_info
 from torch.utils.data import DataLoader, DistributedSampler
 from torchvision.datasets import CelebA
 
+from datamodules.device_cache import CacheLocation, TensorRows, cache_device, passthrough
+from datamodules.global_batch import GlobalBatchSize
 from datamodules.image_cache import decode_images
 from datamodules.layouts import DataLayoutError
 from datamodules.splits import seeded_permutation
@@ -30,7 +32,7 @@ def find_images(data_dir: Path) -> list[Path]:
     )
 
 
-class FacesDataModule(pl.LightningDataModule):
+class FacesDataModule(GlobalBatchSize, pl.LightningDataModule):
     """Images without labels, decoded once (shorter side resized, centre cropped) and cached as uint8.
 
     Training batches are image tensors only, scaled to [-1, 1] on the device they land on. The validation
@@ -39,8 +41,11 @@ class FacesDataModule(pl.LightningDataModule):
     Args:
         data_dir: a folder of images, searched at any depth (e.g. CelebA's ``img_align_celeba``).
         image_size: side of the square images: 32, 64 or 128.
-        batch_size: images per batch on each device.
+        batch_size: images per optimizer step, all devices together (under DDP each of N processes loads
+            batch_size / N; it must divide).
         num_workers: loader worker processes (0 is fastest for cached tensors).
+        cache: where the decoded images live: ``host`` memory, or ``device`` (the accelerator's memory when
+            they take at most half of what is free, else host memory): a batch is then one indexing there.
         max_images: use only the first ``max_images`` files (sorted by path), for quick runs.
         val_images: how many real images the quality distances compare against.
         seed: seed of the validation sample and of the training shuffle.
@@ -58,6 +63,7 @@ class FacesDataModule(pl.LightningDataModule):
         val_images: int = 1000,
         seed: int = 42,
         download: bool = False,
+        cache: CacheLocation = "host",
     ) -> None:
         super().__init__()
         if image_size not in IMAGE_SIZES:
@@ -78,6 +84,7 @@ class FacesDataModule(pl.LightningDataModule):
         self.val_images = val_images
         self.seed = seed
         self.download = download
+        self.cache = cache
         self.images: torch.Tensor | None = None
         self.val_indices: torch.Tensor | None = None
 
@@ -113,17 +120,22 @@ class FacesDataModule(pl.LightningDataModule):
         return files
 
     def setup(self, stage: str) -> None:
+        self.check_batch_size()
         if self.images is not None:
             return
         size = (self.image_size, self.image_size)
-        self.images = decode_images(self._files(), size, keep_aspect=True).images
+        images = decode_images(self._files(), size, keep_aspect=True).images
+        device = self.trainer.strategy.root_device if self.trainer is not None else torch.device("cpu")
+        self.images = images.to(cache_device(self.cache, device, images.nbytes))
         if len(self.images) < self.batch_size:
             raise DataLayoutError(
                 f"{self.data_dir} has {len(self.images)} readable image(s), fewer than one batch of "
                 f"{self.batch_size}: add images or lower --data.batch_size."
             )
         count = min(self.val_images, len(self.images))
-        self.val_indices = torch.tensor(seeded_permutation(len(self.images), self.seed)[:count])
+        self.val_indices = torch.tensor(
+            seeded_permutation(len(self.images), self.seed)[:count], device=self.images.device
+        )
 
     def _sampler(self) -> DistributedSampler:
         # Seeded by (seed, epoch) through Lightning's set_epoch: a resumed run sees the same batches.
@@ -138,18 +150,25 @@ class FacesDataModule(pl.LightningDataModule):
         )
 
     def train_dataloader(self) -> DataLoader:
+        on_host = self.images.device.type == "cpu"
+        workers = self.num_workers if on_host else 0  # an accelerator cache is indexed where it lives
         return DataLoader(
-            self.images,
-            batch_size=self.batch_size,
+            TensorRows(self.images),
+            batch_size=self.device_batch_size,
             sampler=self._sampler(),
             drop_last=True,  # BatchNorm and the D/G balance dislike a last batch of a few images
-            num_workers=self.num_workers,
-            persistent_workers=self.num_workers > 0,
-            pin_memory=torch.cuda.is_available(),
+            collate_fn=passthrough,
+            num_workers=workers,
+            persistent_workers=workers > 0,
+            pin_memory=on_host and torch.cuda.is_available(),
         )
 
     def val_dataloader(self) -> DataLoader:
-        return DataLoader(self.images[self.val_indices], batch_size=self.batch_size, num_workers=0)
+        return DataLoader(
+            TensorRows(self.images[self.val_indices]),
+            batch_size=self.device_batch_size,
+            collate_fn=passthrough,
+        )
 
     def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
         return normalize_batch(batch, TO_TANH_RANGE, TO_TANH_RANGE)

@@ -8,10 +8,13 @@ from typing import Any
 
 import lightning.pytorch as pl
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, default_collate
 from torchvision.transforms import v2
 
+from datamodules.device_cache import CacheLocation, cache_device, passthrough
 from datamodules.download import download_and_extract
+from datamodules.global_batch import GlobalBatchSize
+from datamodules.gpu_augment import BatchTransform, apply_batch_augment
 from datamodules.image_cache import decode_images
 from datamodules.layouts import DataLayoutError, Sample, scan_image_folder
 from datamodules.resumable import ResumableTraining, seeded
@@ -23,6 +26,8 @@ class CachedImages(Dataset):
     """Decoded uint8 images with labels (or indices, for prediction) and an optional tensor augmentation.
 
     A key ``(index, seed)`` augments that sample with its own seed, leaving the global random state alone.
+    Without an augmentation a batch is one indexing of the cached tensors (``__getitems__``), wherever they
+    are (host or accelerator memory).
     """
 
     def __init__(self, images: torch.Tensor, targets: torch.Tensor, augment: v2.Transform | None = None):
@@ -42,12 +47,22 @@ class CachedImages(Dataset):
             torch.default_generator.manual_seed(seed)
             return self.augment(image), self.targets[index]
 
+    def __getitems__(self, keys: list[int | tuple[int, int]]) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.augment is not None:
+            return default_collate([self[key] for key in keys])
+        index = torch.tensor([seeded(key)[0] for key in keys], device=self.images.device)
+        return self.images[index], self.targets[index]
+
+    def to(self, device: torch.device) -> CachedImages:
+        self.images, self.targets = self.images.to(device), self.targets.to(device)
+        return self
+
 
 def _as_size(size: int | Sequence[int]) -> tuple[int, int]:
     return (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
 
 
-class ImageFolderDataModule(ResumableTraining, pl.LightningDataModule):
+class ImageFolderDataModule(GlobalBatchSize, ResumableTraining, pl.LightningDataModule):
     """Images in class folders (or pre-split, or flat ``<class>.<n>.jpg``), decoded once into memory.
 
     Batches leave the loader as uint8 and are normalized on the device they land on.
@@ -57,12 +72,19 @@ class ImageFolderDataModule(ResumableTraining, pl.LightningDataModule):
         class_names: label order; ``None`` takes the sorted folder names.
         image_size: the size images are decoded to and cached at (int or (height, width)).
         keep_aspect: resize the shorter side and crop the centre instead of squashing to ``image_size``.
-        batch_size: samples per batch on each device.
+        batch_size: samples per optimizer step, all devices together (under DDP each of N processes loads
+            batch_size / N; it must divide).
         num_workers: loader worker processes (augmentation runs there; 0 is fast for small images).
+        cache: where the decoded images live: ``host`` memory, or ``device`` (the accelerator's memory when
+            they take at most half of what is free, else host memory). From an accelerator cache a batch is
+            one indexing on the device, with no worker and no copy; use ``batch_augment`` then, since
+            ``augment`` runs per image on the host.
         split: train/val/test fractions for data that is not pre-split (missing pre-split parts too).
         seed: seed of the deterministic split.
         augment: tensor transforms applied to each uint8 training image (e.g. ``torchvision.transforms.v2``).
         eval_transform: tensor transforms applied to each val/test/predict image (e.g. a centre crop).
+        batch_augment: random transforms of whole training batches on the device they land on, each sample
+            with its own parameters (``datamodules.gpu_augment``, e.g. ``BatchRandomResizedCrop``).
         mean: per-channel mean for normalization.
         std: per-channel standard deviation for normalization.
         predict_dir: a folder of images to classify with ``predict``.
@@ -84,6 +106,8 @@ class ImageFolderDataModule(ResumableTraining, pl.LightningDataModule):
         seed: int = 42,
         augment: list[v2.Transform] | None = None,
         eval_transform: list[v2.Transform] | None = None,
+        batch_augment: list[BatchTransform] | None = None,
+        cache: CacheLocation = "host",
         mean: tuple[float, float, float] = IMAGENET_MEAN,
         std: tuple[float, float, float] = IMAGENET_STD,
         predict_dir: str | Path | None = None,
@@ -106,6 +130,8 @@ class ImageFolderDataModule(ResumableTraining, pl.LightningDataModule):
         self.seed = seed
         self.augment = compose(augment)
         self.eval_transform = compose(eval_transform)
+        self.batch_augment = list(batch_augment or [])
+        self.cache = cache
         self.mean, self.std = tuple(mean), tuple(std)
         self.predict_dir = Path(predict_dir).expanduser() if predict_dir else None
         self.allow_flat = allow_flat
@@ -166,6 +192,7 @@ class ImageFolderDataModule(ResumableTraining, pl.LightningDataModule):
         if stage == "predict":
             self._setup_predict()
             return
+        self.check_batch_size()
         if self._splits:
             return
         for name, samples in self.split_samples().items():
@@ -174,6 +201,13 @@ class ImageFolderDataModule(ResumableTraining, pl.LightningDataModule):
                     f"The {name} split of {self.data_dir} is empty: add images or change --data.split."
                 )
             self._splits[name] = self._decode(samples, name)
+        nbytes = sum(split.images.nbytes for split in self._splits.values())
+        device = cache_device(self.cache, self._training_device(), nbytes)
+        for split in self._splits.values():
+            split.to(device)
+
+    def _training_device(self) -> torch.device:
+        return self.trainer.strategy.root_device if self.trainer is not None else torch.device("cpu")
 
     def _setup_predict(self) -> None:
         if self.predict_dir is None or not self.predict_dir.is_dir():
@@ -193,24 +227,22 @@ class ImageFolderDataModule(ResumableTraining, pl.LightningDataModule):
             raise RuntimeError(f"The {split} split is not set up: call setup() first.")
         return self._splits[split]
 
+    def _loader_args(self, split: str) -> dict[str, Any]:
+        on_host = self.dataset(split).images.device.type == "cpu"
+        workers = self.num_workers if on_host else 0  # an accelerator cache is indexed where it lives
+        return {
+            "batch_size": self.device_batch_size,
+            "collate_fn": passthrough,
+            "num_workers": workers,
+            "persistent_workers": workers > 0,
+            "pin_memory": on_host and torch.cuda.is_available(),
+        }
+
     def _loader(self, split: str) -> DataLoader:
-        return DataLoader(
-            self.dataset(split),
-            batch_size=self.batch_size,
-            num_workers=self.num_workers,
-            persistent_workers=self.num_workers > 0,
-            pin_memory=torch.cuda.is_available(),
-        )
+        return DataLoader(self.dataset(split), **self._loader_args(split))
 
     def train_dataloader(self) -> DataLoader:
-        return self.resumable_loader(
-            self.dataset("train"),
-            batch_size=self.batch_size,
-            sample_seeds=True,
-            num_workers=self.num_workers,
-            persistent_workers=self.num_workers > 0,
-            pin_memory=torch.cuda.is_available(),
-        )
+        return self.resumable_loader(self.dataset("train"), sample_seeds=True, **self._loader_args("train"))
 
     def val_dataloader(self) -> DataLoader:
         return self._loader("val")
@@ -223,4 +255,6 @@ class ImageFolderDataModule(ResumableTraining, pl.LightningDataModule):
 
     def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
         images, targets = batch
+        if self.batch_augment and self.trainer is not None and self.trainer.training:
+            images = apply_batch_augment(images, self.batch_augment)
         return normalize_batch(images, self.mean, self.std), targets

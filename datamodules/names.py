@@ -13,6 +13,7 @@ import torch
 from torch.nn.utils.rnn import pad_sequence
 from torch.utils.data import DataLoader
 
+from datamodules.global_batch import GlobalBatchSize
 from datamodules.layouts import DataLayoutError
 from datamodules.resumable import ResumableTraining
 from datamodules.splits import check_fractions, split_items
@@ -92,12 +93,13 @@ def collate(
     return (pad_sequence(list(sequences), batch_first=True), lengths), torch.tensor(targets)
 
 
-class NamesDataModule(ResumableTraining, pl.LightningDataModule):
+class NamesDataModule(GlobalBatchSize, ResumableTraining, pl.LightningDataModule):
     """Surnames -> language. Labels are the sorted file stems (Arabic = 0 ... Vietnamese = 17).
 
     Args:
         data_dir: folder of ``<Language>.txt`` files; defaults to the copy shipped with the project.
-        batch_size: names per batch on each device.
+        batch_size: names per optimizer step, all devices together (under DDP each of N processes loads
+            batch_size / N; it must divide).
         split: train/val/test fractions of the distinct names.
         seed: seed of the deterministic split.
         num_workers: loader worker processes.
@@ -158,6 +160,7 @@ class NamesDataModule(ResumableTraining, pl.LightningDataModule):
         return self._parts[split]
 
     def setup(self, stage: str) -> None:
+        self.check_batch_size()
         self._load()
         if stage == "predict":
             self._setup_predict()
@@ -180,7 +183,7 @@ class NamesDataModule(ResumableTraining, pl.LightningDataModule):
     def _loader(self, samples: list[tuple[torch.Tensor, int]]) -> DataLoader:
         return DataLoader(
             samples,
-            batch_size=self.batch_size,
+            batch_size=self.device_batch_size,
             collate_fn=collate,
             num_workers=self.num_workers,
         )
@@ -188,7 +191,7 @@ class NamesDataModule(ResumableTraining, pl.LightningDataModule):
     def train_dataloader(self) -> DataLoader:
         return self.resumable_loader(
             [(encode(n), y) for n, y in self.samples("train")],
-            batch_size=self.batch_size,
+            batch_size=self.device_batch_size,
             collate_fn=collate,
             num_workers=self.num_workers,
         )

@@ -60,10 +60,10 @@ class ClassificationTask(pl.LightningModule):
         logits = self(inputs)
         loss = self.criterion(logits, targets)
         metrics.update(logits.detach(), targets)
-        on_step = stage == "train"
+        # Under DDP the loss is averaged over the processes (the global batch); metric objects sync.
         self.log(
-            f"{stage}/loss", loss, on_step=on_step, on_epoch=True, prog_bar=True, batch_size=len(targets),
-            sync_dist=not on_step,
+            f"{stage}/loss", loss, on_step=stage == "train", on_epoch=True, prog_bar=True,
+            batch_size=len(targets), sync_dist=True,
         )  # fmt: skip
         return loss, logits
 

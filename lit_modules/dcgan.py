@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 import warnings
-from pathlib import Path
 from typing import Any
 
 import lightning.pytorch as pl
 import torch
 import torch.nn.functional as F
 from lightning.pytorch.loggers import TensorBoardLogger
+from lightning.pytorch.strategies import DDPStrategy
 from lightning.pytorch.utilities import rank_zero_only, rank_zero_warn
 from torch import nn
 from torchmetrics.image.fid import FrechetInceptionDistance
 from torchmetrics.image.kid import KernelInceptionDistance
 from torchvision.utils import make_grid, save_image
 
+from lit_modules.callbacks.run_folder import run_folder
 from lit_modules.nets.dcgan import Discriminator, Generator, RandomFeatures
 
 
@@ -48,6 +49,8 @@ class DCGAN(pl.LightningModule):
         kid_subsets: random subsets the KID is averaged over.
         kid_subset_size: images per KID subset (lowered to what the validation set holds).
         fid: also compute FID with torchmetrics (``pip install torch-fidelity`` and network access once).
+        compile: compile generator and discriminator with ``torch.compile`` (``nn.Module.compile``:
+            parameter names, and so checkpoints, stay the same).
     """
 
     def __init__(
@@ -65,6 +68,7 @@ class DCGAN(pl.LightningModule):
         kid_subsets: int = 50,
         kid_subset_size: int = 100,
         fid: bool = False,
+        compile: bool = False,
     ) -> None:
         super().__init__()
         channels, height, width = image_shape
@@ -76,6 +80,9 @@ class DCGAN(pl.LightningModule):
         self.automatic_optimization = False
         self.generator = Generator(nz, ngf, height, channels)
         self.discriminator = Discriminator(ndf, height, channels)
+        if compile:
+            self.generator.compile()
+            self.discriminator.compile()
         self.features = RandomFeatures(channels)
         with warnings.catch_warnings():  # "saves all features": a few hundred numbers per image here
             warnings.simplefilter("ignore", UserWarning)
@@ -127,6 +134,14 @@ class DCGAN(pl.LightningModule):
         schedulers = [torch.optim.lr_scheduler.StepLR(o, hp.lr_step, hp.lr_gamma) for o in optimizers]
         return optimizers, schedulers
 
+    def setup(self, stage: str) -> None:
+        # Under DDP each backward of a step leaves one network without gradients (the discriminator step
+        # never reaches the generator), which DDP must be told about; the setting applies when Lightning wraps
+        # the model, right after this hook. DDPStrategy has no public setter for it.
+        strategy = self.trainer.strategy
+        if isinstance(strategy, DDPStrategy):
+            strategy._ddp_kwargs["find_unused_parameters"] = True
+
     def on_train_epoch_start(self) -> None:
         # Manual optimization steps schedulers by hand. Stepping up to the epoch number (not once per epoch
         # end) keeps the rate right whichever point of an epoch a resumed checkpoint was saved at.
@@ -172,6 +187,7 @@ class DCGAN(pl.LightningModule):
                 "train/d_fake": fake_logits.detach().sigmoid().mean(),
             },
             prog_bar=True,
+            sync_dist=True,  # under DDP: the mean over the processes, i.e. over the global batch
         )
 
     def on_train_epoch_end(self) -> None:
@@ -182,8 +198,9 @@ class DCGAN(pl.LightningModule):
         grid = make_grid(self.generate(self.fixed_noise), nrow=8, padding=2)
         if isinstance(self.logger, TensorBoardLogger):
             self.logger.experiment.add_image("samples", grid, self.current_epoch)
-        if self.trainer.log_dir:
-            path = Path(self.trainer.log_dir) / "samples" / f"epoch_{self.current_epoch:03d}.png"
+        folder = run_folder(self.trainer)
+        if folder:
+            path = folder / "samples" / f"epoch_{self.current_epoch:03d}.png"
             path.parent.mkdir(parents=True, exist_ok=True)
             save_image(grid, path)
 
@@ -223,8 +240,9 @@ class DCGAN(pl.LightningModule):
         return kid_mean
 
     def on_validation_epoch_end(self) -> None:
-        self.log("val/kid", self._kid(self.kid), prog_bar=True)
-        self.log("val/kid_real_floor", self._kid(self.kid_floor))
+        # The metrics gather every process's features, so each process holds the same value already.
+        self.log("val/kid", self._kid(self.kid), prog_bar=True, sync_dist=True)
+        self.log("val/kid_real_floor", self._kid(self.kid_floor), sync_dist=True)
         for fid in self._fid:
-            self.log("val/fid", fid.compute())
+            self.log("val/fid", fid.compute(), sync_dist=True)
             fid.reset()

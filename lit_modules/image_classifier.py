@@ -19,6 +19,8 @@ class ImageClassifier(ClassificationTask):
         net: the network's class path and init args, minus ``num_classes`` (filled from the data).
         init: weight initialisation scheme for conv and linear layers.
         channels_last: keep activations in NHWC memory format (faster convolutions on GPUs).
+        compile: compile the network with ``torch.compile`` (``nn.Module.compile``: parameter names, and so
+            checkpoints, stay the same). The first steps are slower while it compiles.
         **kwargs: see ``ClassificationTask`` (class names, optimizer, scheduler, loss).
     """
 
@@ -27,6 +29,7 @@ class ImageClassifier(ClassificationTask):
         net: Callable[[int], nn.Module],
         init: InitScheme = "default",
         channels_last: bool = False,
+        compile: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -35,6 +38,8 @@ class ImageClassifier(ClassificationTask):
         self.channels_last = channels_last
         if channels_last:
             self.net = self.net.to(memory_format=torch.channels_last)
+        if compile:
+            self.net.compile()
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         if self.channels_last:

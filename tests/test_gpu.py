@@ -22,3 +22,17 @@ def test_fit_on_gpu(config: Path, precision: str, tmp_path: Path, run_cli) -> No
     )  # fmt: skip
     assert cli.trainer.global_step >= 1
     assert cli.trainer.strategy.root_device.type == "cuda"  # the model is moved back to the CPU after fit
+
+
+def test_device_cache_and_batch_augment_on_gpu(tmp_path: Path, image_folder, run_cli) -> None:
+    cli = run_cli(
+        "fit", "--config", "configs/rmb_lenet.yaml", "--config", "configs/trainer/gpu.yaml",
+        "--config", "configs/trainer/bf16.yaml", "--data.data_dir", str(image_folder()),
+        "--data.augment", "null",
+        "--data.cache", "device", "--data.batch_augment",
+        "[{class_path: datamodules.gpu_augment.BatchRandomResizedCrop, init_args: {size: 32}}, "
+        "{class_path: datamodules.gpu_augment.BatchRandomHorizontalFlip}]",
+        "--model.channels_last", "true", "--trainer.max_epochs", "1",
+    )  # fmt: skip
+    assert cli.datamodule.dataset("train").images.device.type == "cuda"
+    assert cli.trainer.global_step >= 1

@@ -10,6 +10,8 @@ import lightning.pytorch as pl
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from lightning.pytorch.utilities import rank_zero_only
 
+from lit_modules.callbacks.run_folder import run_folder
+
 
 class MetricsJson(Callback):
     """After each validation and test, merge the latest epoch metrics into ``metrics.json``.
@@ -24,7 +26,8 @@ class MetricsJson(Callback):
         self.filename = filename
 
     def path(self, trainer: pl.Trainer) -> Path | None:
-        return Path(trainer.log_dir) / self.filename if trainer.log_dir else None
+        folder = run_folder(trainer)
+        return folder / self.filename if folder else None
 
     @rank_zero_only
     def _write(self, trainer: pl.Trainer, extra: dict[str, Any]) -> None:

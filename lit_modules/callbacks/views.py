@@ -18,6 +18,8 @@ from lightning.pytorch.utilities import rank_zero_info
 from matplotlib.figure import Figure
 from torch import nn
 
+from lit_modules.callbacks.run_folder import run_folder
+
 
 @contextmanager
 def evaluating(model: nn.Module) -> Iterator[nn.Module]:
@@ -143,7 +145,7 @@ class View(Callback):
 
     def png_path(self, trainer: pl.Trainer, name: str) -> Path:
         """``<run folder>/<folder>/<name>``, its folder created."""
-        path = Path(trainer.log_dir or trainer.default_root_dir) / self.folder / name
+        path = (run_folder(trainer) or Path(trainer.default_root_dir)) / self.folder / name
         path.parent.mkdir(parents=True, exist_ok=True)
         return path
 

@@ -1,0 +1,21 @@
+"""``compile: true`` compiles the networks in place: same parameter names, so checkpoints fit either way."""
+
+from __future__ import annotations
+
+from lit_modules import DCGAN, ImageClassifier
+from lit_modules.nets import LeNet
+
+
+def test_image_classifier_compile_switch() -> None:
+    plain = ImageClassifier(net=LeNet, class_names=["a", "b"])
+    compiled = ImageClassifier(net=LeNet, class_names=["a", "b"], compile=True)
+    assert plain.net._compiled_call_impl is None
+    assert compiled.net._compiled_call_impl is not None
+    assert list(compiled.state_dict()) == list(plain.state_dict())
+
+
+def test_dcgan_compile_switch() -> None:
+    model = DCGAN((3, 32, 32), ngf=8, ndf=8, compile=True)
+    assert model.generator._compiled_call_impl is not None
+    assert model.discriminator._compiled_call_impl is not None
+    assert list(model.state_dict()) == list(DCGAN((3, 32, 32), ngf=8, ndf=8).state_dict())
