@@ -36,6 +36,11 @@ def offline_args(config: Path) -> list[str]:
     return ["--model.init_args.weights", "null"] if init_args.get("weights") else []
 
 
+def smoke_args(config: Path, tmp_path: Path) -> list[str]:
+    """Everything a task config needs to run anywhere in seconds: generated data, no downloads."""
+    return [*synthetic_data_args(config, tmp_path), *offline_args(config)]
+
+
 @pytest.mark.parametrize("config", TASK_CONFIGS, ids=lambda p: p.stem)
 def test_fast_dev_run(config: Path, tmp_path: Path, run_cli) -> None:
     cli = run_cli(
@@ -44,8 +49,7 @@ def test_fast_dev_run(config: Path, tmp_path: Path, run_cli) -> None:
         str(config),
         "--trainer.fast_dev_run",
         "true",
-        *synthetic_data_args(config, tmp_path),
-        *offline_args(config),
+        *smoke_args(config, tmp_path),
     )
     assert cli.trainer.state.finished
     assert cli.trainer.global_step >= 1

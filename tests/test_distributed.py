@@ -19,7 +19,7 @@ import torch
 
 from datamodules.global_batch import per_device_batch_size
 from tests.conftest import REPO, write_class_folders
-from tests.test_configs import TASK_CONFIGS, synthetic_data_args
+from tests.test_configs import TASK_CONFIGS, smoke_args
 
 DDP_CPU = REPO / "configs" / "trainer" / "ddp_cpu.yaml"
 QUIET = ["--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false"]
@@ -52,7 +52,7 @@ def test_every_task_under_ddp_cpu(tmp_path: Path) -> None:
     for config in TASK_CONFIGS:
         commands.append(
             ["fit", "--config", str(config), "--config", str(DDP_CPU),
-             *synthetic_data_args(config, tmp_path / config.stem),
+             *smoke_args(config, tmp_path / config.stem),
              "--trainer.default_root_dir", str(tmp_path / "runs"), "--trainer.max_epochs", "1",
              "--trainer.limit_train_batches", "1", "--trainer.limit_val_batches", "1",
              "--trainer.check_val_every_n_epoch", "1", *QUIET]
