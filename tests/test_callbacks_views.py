@@ -24,6 +24,7 @@ from lit_modules.callbacks import (
 )
 from lit_modules.nets import LeNet
 from tests.conftest import REPO, shared_data
+from tests.test_configs import smoke_args
 
 
 def fit(tmp_path: Path, data_dir: Path, callbacks: list[pl.Callback], **trainer_args) -> pl.Trainer:
@@ -130,28 +131,52 @@ def test_histogram_filters_pick_layers() -> None:
         ParameterHistograms(layer_types=["Conv3d"]).setup(None, model, "fit")
 
 
+def _callbacks(config: Path) -> list[str]:
+    return [
+        c["class_path"] for c in yaml.safe_load(config.read_text()).get("trainer", {}).get("callbacks", [])
+    ]
+
+
 def test_every_config_with_a_scheduler_monitors_the_learning_rate() -> None:
     for config in sorted((REPO / "configs").glob("*.yaml")):
-        data = yaml.safe_load(config.read_text())
-        if "scheduler" not in str(data.get("model")):
-            continue
-        callbacks = [c["class_path"] for c in data.get("trainer", {}).get("callbacks", [])]
-        assert "lightning.pytorch.callbacks.LearningRateMonitor" in callbacks, config.name
+        if "scheduler" in str(yaml.safe_load(config.read_text()).get("model")):
+            assert "lightning.pytorch.callbacks.LearningRateMonitor" in _callbacks(config), config.name
+    for overlay in sorted((REPO / "configs" / "views").glob("*.yaml")):  # its list replaces the task's
+        assert "lightning.pytorch.callbacks.LearningRateMonitor" in _callbacks(overlay), overlay.name
+
+
+@pytest.mark.parametrize(
+    ("task", "overlay"),
+    [("rmb_lenet", "rmb_lenet"), ("cats_dogs", "cats_dogs"), ("ants_bees_finetune", "ants_bees"),
+     ("ants_bees_scratch", "ants_bees"), ("names_rnn", "names_rnn")],
+)  # fmt: skip
+def test_views_overlay_fits_its_task(task: str, overlay: str, run_cli, tmp_path: Path) -> None:
+    config = REPO / "configs" / f"{task}.yaml"
+    cli = run_cli(
+        "fit", "--config", str(config), "--config", str(REPO / "configs" / "views" / f"{overlay}.yaml"),
+        "--trainer.fast_dev_run", "true", *smoke_args(config, tmp_path),
+    )  # fmt: skip
+    views = {
+        type(c).__module__ for c in cli.trainer.callbacks if type(c).__module__.startswith("lit_modules.")
+    }
+    assert {"lit_modules.callbacks.confusion_matrix"} <= views
 
 
 @pytest.mark.slow
 def test_rmb_config_draws_its_views(run_cli, tmp_path: Path) -> None:
-    """The task config, 5 epochs on the real banknote photos: Grad-CAM, confusion matrix, histograms."""
+    """The task config and its views, 2 epochs on the real banknote photos."""
     cli = run_cli(
         "fit",
         "--config", str(REPO / "configs" / "rmb_lenet.yaml"),
+        "--config", str(REPO / "configs" / "views" / "rmb_lenet.yaml"),
         "--data.data_dir", str(shared_data("rmb")),
-        "--trainer.max_epochs", "5",
+        "--trainer.max_epochs", "2",
     )  # fmt: skip
     run = Path(cli.trainer.log_dir)
     acc = events(run)
     cams = [tag for tag in acc.Tags()["images"] if tag.startswith("grad_cam/")]
-    assert sum(len(acc.Images(tag)) for tag in cams) == 8  # every 5 epochs: once
-    assert (run / "grad_cam" / "epoch_004.png").is_file()
-    assert len(acc.Images("val/confusion_matrix")) == 1
+    assert sum(len(acc.Images(tag)) for tag in cams) == 8  # every 2 epochs: once
+    assert (run / "grad_cam" / "epoch_001.png").is_file()
+    assert len(acc.Images("val/confusion_matrix")) == 2
     assert len(acc.Scalars("grad_norm/net.features.0")) == 1
+    assert acc.Tags()["graph"]
