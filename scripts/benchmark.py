@@ -27,6 +27,7 @@ def load(name: str):
 
 def main(argv: list[str] | None = None) -> None:
     sys.path.insert(0, str(BENCHMARKS.parent.parent))  # the repository root, for lit_modules/datamodules
+    sys.path.insert(0, str(BENCHMARKS))  # the benchmarks' shared parts (_course.py)
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )

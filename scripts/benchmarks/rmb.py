@@ -8,9 +8,9 @@ import time
 from pathlib import Path
 
 import torch
-from PIL import Image
+from _course import CourseImages
 from torch import nn
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader
 from torchvision import transforms
 
 from datamodules import RMBDataModule
@@ -20,20 +20,6 @@ from lit_modules.nets import LeNet, initialize
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIG = REPO / "configs" / "rmb_lenet.yaml"
-
-
-class PathDataset(Dataset):
-    """The course's way: open and decode the JPEG with PIL every time an item is read."""
-
-    def __init__(self, samples: list, transform: transforms.Compose) -> None:
-        self.samples, self.transform = samples, transform
-
-    def __len__(self) -> int:
-        return len(self.samples)
-
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
-        sample = self.samples[index]
-        return self.transform(Image.open(sample.path).convert("RGB")), sample.label
 
 
 def accuracy(net: nn.Module, loader: DataLoader) -> float:
@@ -56,9 +42,9 @@ def course_loop(data_dir: Path, seed: int, epochs: int) -> tuple[float, float]:
         [transforms.Resize((32, 32)), transforms.RandomCrop(32, padding=4), transforms.ToTensor(), normalize]
     )
     eval_tf = transforms.Compose([transforms.Resize((32, 32)), transforms.ToTensor(), normalize])
-    train = DataLoader(PathDataset(splits["train"], train_tf), batch_size=16, shuffle=True)
-    valid = DataLoader(PathDataset(splits["val"], eval_tf), batch_size=16)
-    test = DataLoader(PathDataset(splits["test"], eval_tf), batch_size=16)
+    train = DataLoader(CourseImages(splits["train"], train_tf), batch_size=16, shuffle=True)
+    valid = DataLoader(CourseImages(splits["val"], eval_tf), batch_size=16)
+    test = DataLoader(CourseImages(splits["test"], eval_tf), batch_size=16)
     net = initialize(LeNet(2), "xavier_normal")
     criterion = nn.CrossEntropyLoss()
     optimizer = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9)

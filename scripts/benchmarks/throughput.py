@@ -21,10 +21,10 @@ from pathlib import Path
 import lightning.pytorch as pl
 import torch
 import torchvision
+from _course import CourseImages
 from lightning.pytorch.callbacks import Callback
-from PIL import Image
 from torch import nn
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader
 from torchvision import transforms
 from torchvision.transforms import v2
 
@@ -78,18 +78,6 @@ class Throughput(Callback):
 def _sync(device: torch.device | str) -> None:
     if torch.device(device).type == "cuda":
         torch.cuda.synchronize()
-
-
-class CourseImages(Dataset):
-    def __init__(self, samples: list, transform: transforms.Compose) -> None:
-        self.samples, self.transform = samples, transform
-
-    def __len__(self) -> int:
-        return len(self.samples)
-
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
-        sample = self.samples[index]
-        return self.transform(Image.open(sample.path).convert("RGB")), sample.label
 
 
 def course_loop(args: argparse.Namespace, samples: list) -> float:

@@ -1,0 +1,33 @@
+"""The course-recipe benchmarks run end to end and print their side-by-side tables (short runs)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO, shared_data
+
+sys.path.insert(0, str(REPO / "scripts"))
+from benchmark import main
+
+
+@pytest.mark.slow
+def test_rmb_benchmark_prints_both_sides(capsys) -> None:
+    main(["rmb", "--data-dir", str(shared_data("rmb")), "--seeds", "0", "--epochs", "1"])
+    lines = capsys.readouterr().out.split("RMB LeNet recipe")[1].splitlines()
+    (seed_row,) = [line for line in lines if line.strip().startswith("0 |")]
+    course, project = seed_row.split("|")[1].split(), seed_row.split("|")[2].split()
+    assert float(course[0]) > 0 and float(project[1]) > 0  # course loop s, project fit s
+    assert 0 <= float(course[1]) <= 1 and 0 <= float(project[2]) <= 1  # test accuracies
+    assert any("target <= 0.2" in line for line in lines)
+
+
+def test_names_benchmark_prints_recipe_course_style_and_majority(names_folder: Path, capsys) -> None:
+    main(["names", "--data-dir", str(names_folder), "--seeds", "0", "--epochs", "1"])
+    out = capsys.readouterr().out
+    assert "always '" in out and "targets: test acc >= 0.80" in out
+    for variant in ("recipe (configs/names_rnn.yaml)", "course-style one-hot GRU"):
+        rows = [line for line in out.splitlines() if line.startswith(variant)]
+        assert len(rows) == 2 and all(0 <= float(r.split("|")[2]) <= 1 for r in rows), out
