@@ -60,10 +60,12 @@ class ClassificationTask(pl.LightningModule):
         logits = self(inputs)
         loss = self.criterion(logits, targets)
         metrics.update(logits.detach(), targets)
-        # Under DDP the loss is averaged over the processes (the global batch); metric objects sync.
+        # Under DDP val/test losses are averaged over the processes; the training loss is logged as each
+        # process sees it, so no step waits on a collective. Metric objects sync themselves.
+        training = stage == "train"
         self.log(
-            f"{stage}/loss", loss, on_step=stage == "train", on_epoch=True, prog_bar=True,
-            batch_size=len(targets), sync_dist=True,
+            f"{stage}/loss", loss, on_step=training, on_epoch=True, prog_bar=True, batch_size=len(targets),
+            sync_dist=not training,
         )  # fmt: skip
         return loss, logits
 

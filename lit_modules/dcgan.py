@@ -186,8 +186,7 @@ class DCGAN(pl.LightningModule):
                 "train/d_real": real_logits.detach().sigmoid().mean(),
                 "train/d_fake": fake_logits.detach().sigmoid().mean(),
             },
-            prog_bar=True,
-            sync_dist=True,  # under DDP: the mean over the processes, i.e. over the global batch
+            prog_bar=True,  # under DDP, as rank 0 sees them: no step waits on a collective
         )
 
     def on_train_epoch_end(self) -> None:
