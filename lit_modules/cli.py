@@ -157,6 +157,10 @@ class HelloCLI(LightningCLI):
         config = self.subcommand_config
         if self._configured_model is not None:
             config.model = self._configured_model
+            init_args = config.model.get("init_args")
+            if init_args is not None and init_args.get("weights"):
+                # The checkpoint holds every weight: pretrained ones need not be fetched (offline too).
+                init_args.weights = None
         for key, value in _leaves(config.as_dict()):
             name = key.rsplit(".", 1)[-1]
             if POSITIVE_KEYS.fullmatch(name) and isinstance(value, int | float) and value <= 0:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import shutil
 import urllib.error
 from pathlib import Path
 
@@ -227,3 +228,22 @@ def test_recipe_config_finetunes_from_a_checkpoint_file(pretrained, image_folder
     saved = torch.load(pretrained, weights_only=False)["state_dict"]["net.conv1.weight"]
     assert torch.equal(cli.model.net.conv1.weight, saved)  # zero_lr: the recipe's backbone stays put
     assert [g["lr"] for g in cli.trainer.optimizers[0].param_groups] == [0.001, 0.0]
+
+
+def test_test_from_a_checkpoint_needs_no_pretrained_weights(
+    pretrained, image_folder, run_cli, tmp_path
+) -> None:
+    """The run's checkpoint holds every weight: the starting weights may be gone (or offline) by then."""
+    starting = tmp_path / "starting_weights.ckpt"
+    shutil.copy(pretrained, starting)
+    data = ["--data.data_dir", str(image_folder(("ants", "bees"), per_class=6)), "--data.batch_size", "4"]
+    config = [
+        "--config",
+        str(REPO / "configs/ants_bees_finetune.yaml"),
+        "--model.init_args.weights",
+        str(starting),
+    ]
+    run_cli("fit", *config, *data, "--trainer.max_epochs", "1", "--trainer.limit_train_batches", "1")
+    starting.unlink()
+    cli = run_cli("test", *config, *data, "--ckpt_path", "last")
+    assert "test/acc" in cli.trainer.callback_metrics
