@@ -100,3 +100,15 @@ def test_best_without_a_run_says_train_first(capsys, tmp_path: Path) -> None:
 def test_missing_data_dir_fails_before_training(run_cli, tmp_path: Path) -> None:
     with pytest.raises(Exception, match=r"(?s)nowhere does not exist.*--data.data_dir"):
         run_cli("fit", "--config", RMB, "--data.data_dir", str(tmp_path / "nowhere"))
+
+
+def test_a_recipe_runs_on_your_own_classes(image_folder, run_cli) -> None:
+    data = [
+        "--data",
+        "datamodules.ImageFolderDataModule",
+        "--data.data_dir",
+        str(image_folder(["x", "y", "z"])),
+    ]
+    cli = run_cli("fit", "--config", RMB, *data, "--trainer.fast_dev_run", "true")
+    assert cli.model.class_names == ["x", "y", "z"] and cli.model.net.classifier[-1].out_features == 3
+    assert cli.datamodule.augment is not None  # the recipe's augmentation carried over to the new data class
