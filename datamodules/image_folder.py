@@ -19,7 +19,7 @@ from datamodules.image_cache import decode_images
 from datamodules.layouts import DataLayoutError, Sample, scan_image_folder
 from datamodules.resumable import ResumableTraining, seeded
 from datamodules.splits import check_fractions, stratified_split
-from datamodules.transforms import IMAGENET_MEAN, IMAGENET_STD, compose, normalize_batch
+from datamodules.transforms import IMAGENET_MEAN, IMAGENET_STD, compose, denormalize, normalize_batch
 
 
 class CachedImages(Dataset):
@@ -151,10 +151,6 @@ class ImageFolderDataModule(GlobalBatchSize, ResumableTraining, pl.LightningData
             self._fixed_class_names = self._scan().class_names
         return self._fixed_class_names
 
-    @property
-    def num_classes(self) -> int:
-        return len(self.class_names)
-
     def _scan(self):
         return scan_image_folder(self.data_dir, self._fixed_class_names, allow_flat=self.allow_flat)
 
@@ -183,9 +179,10 @@ class ImageFolderDataModule(GlobalBatchSize, ResumableTraining, pl.LightningData
     def _decode(self, samples: list[Sample], stage: str) -> CachedImages:
         decoded = decode_images([s.path for s in samples], self.image_size, self.keep_aspect)
         labels = torch.tensor([samples[i].label for i in decoded.kept], dtype=torch.long)
-        for label, name in enumerate(self.class_names):
-            if stage == "train" and not (labels == label).any():
-                raise DataLayoutError(f"No readable training image of class '{name}' in {self.data_dir}.")
+        present = set(labels.tolist())
+        missing = [name for label, name in enumerate(self.class_names) if label not in present]
+        if stage == "train" and missing:
+            raise DataLayoutError(f"No readable training image of class '{missing[0]}' in {self.data_dir}.")
         return CachedImages(decoded.images, labels, self.augment if stage == "train" else self.eval_transform)
 
     def setup(self, stage: str) -> None:
@@ -258,3 +255,7 @@ class ImageFolderDataModule(GlobalBatchSize, ResumableTraining, pl.LightningData
         if self.batch_augment and self.trainer is not None and self.trainer.training:
             images = apply_batch_augment(images, self.batch_augment)
         return normalize_batch(images, self.mean, self.std), targets
+
+    def denormalize(self, images: torch.Tensor) -> torch.Tensor:
+        """Normalized batches back into [0, 1] images, for showing them (the views use this)."""
+        return denormalize(images, self.mean, self.std)

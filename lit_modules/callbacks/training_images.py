@@ -15,7 +15,7 @@ class TrainingImages(View):
     """A grid of the first ``max_images`` images of the first training batch, every ``every_n_epochs`` epochs.
 
     The batch is taken after ``on_after_batch_transfer`` (augmented and normalized) and de-normalised with
-    the data module's ``mean``/``std``. TensorBoard image ``train/images``; PNG
+    the data module's ``denormalize``. TensorBoard image ``train/images``; PNG
     ``<run folder>/train_images/epoch_<e>.png``.
     """
 

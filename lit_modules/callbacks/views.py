@@ -54,19 +54,17 @@ def last_conv_name(model: nn.Module, owner: str) -> str:
 
 
 def denormalized(trainer: pl.Trainer, images: torch.Tensor) -> torch.Tensor:
-    """Normalized (N, C, H, W) images back into [0, 1] with the data module's ``mean``/``std``.
+    """Normalized (N, C, H, W) images back into [0, 1], by the data module's own ``denormalize``.
 
-    Without those attributes each image is min-max scaled instead.
+    Without one each image is min-max scaled instead.
     """
     images = images.detach().float()
-    mean, std = (getattr(trainer.datamodule, name, None) for name in ("mean", "std"))
-    if mean is None or std is None:
-        low = images.amin(dim=(1, 2, 3), keepdim=True)
-        high = images.amax(dim=(1, 2, 3), keepdim=True)
-        return (images - low) / (high - low).clamp_min(1e-12)
-    mean_t = torch.tensor(mean, device=images.device).view(1, -1, 1, 1)
-    std_t = torch.tensor(std, device=images.device).view(1, -1, 1, 1)
-    return (images * std_t + mean_t).clamp(0, 1)
+    undo = getattr(trainer.datamodule, "denormalize", None)
+    if undo is not None:
+        return undo(images)
+    low = images.amin(dim=(1, 2, 3), keepdim=True)
+    high = images.amax(dim=(1, 2, 3), keepdim=True)
+    return (images - low) / (high - low).clamp_min(1e-12)
 
 
 def enlarged(images: torch.Tensor, min_size: int) -> torch.Tensor:

@@ -74,6 +74,7 @@ def test_decodes_each_image_once_and_serves_uint8_then_normalized(image_folder, 
     normalized, same_labels = dm.on_after_batch_transfer((images, labels), 0)
     assert normalized.dtype == torch.float32 and torch.equal(labels, same_labels)
     assert normalized.mean().abs() < 3
+    assert torch.allclose(dm.denormalize(normalized), images.float() / 255, atol=1e-6)  # what the views show
 
 
 def test_augmentation_runs_on_train_only(image_folder) -> None:
