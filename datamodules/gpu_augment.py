@@ -34,7 +34,7 @@ def random_resized_crop_boxes(
     """
     device = generator.device if generator is not None else device
     area = height * width
-    log_ratio = torch.log(torch.tensor(ratio, dtype=torch.float64))
+    log_ratio = (math.log(ratio[0]), math.log(ratio[1]))
 
     def uniform(
         low: float | torch.Tensor, high: float | torch.Tensor, shape: tuple[int, ...]
@@ -42,7 +42,7 @@ def random_resized_crop_boxes(
         return low + (high - low) * torch.rand(shape, generator=generator, device=device, dtype=torch.float64)
 
     target_area = area * uniform(scale[0], scale[1], (count, ATTEMPTS))
-    aspect = torch.exp(uniform(log_ratio[0].item(), log_ratio[1].item(), (count, ATTEMPTS)))
+    aspect = torch.exp(uniform(*log_ratio, (count, ATTEMPTS)))
     w = torch.round(torch.sqrt(target_area * aspect)).long()
     h = torch.round(torch.sqrt(target_area / aspect)).long()
     fits = (w > 0) & (w <= width) & (h > 0) & (h <= height)
