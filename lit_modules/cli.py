@@ -28,6 +28,9 @@ os.environ.setdefault("JSONARGPARSE_DEPRECATION_WARNINGS", "off")
 # to every model that can meet such data: a model taking **kwargs receives every link whose source exists.
 DATA_TO_MODEL_LINKS = ("class_names", "class_counts", "vocab_size", "image_shape")
 CHECKPOINT_WORDS = ("best", "last")
+# A model's init argument naming pretrained weights to start from (e.g. FinetuneClassifier's). When
+# --ckpt_path supplies every weight it is not loaded, so a finetuned run is tested or resumed offline.
+STARTING_WEIGHTS = "weights"
 # Settings that must be positive wherever they appear in a config (e.g. an optimizer's init_args.lr).
 POSITIVE_KEYS = re.compile(r"lr|learning_rate|max_lr|batch_size")  # min_lr and eta_min may be 0
 EXIT_INTERRUPTED = 1
@@ -158,9 +161,8 @@ class HelloCLI(LightningCLI):
         if self._configured_model is not None:
             config.model = self._configured_model
             init_args = config.model.get("init_args")
-            if init_args is not None and init_args.get("weights"):
-                # The checkpoint holds every weight: pretrained ones need not be fetched (offline too).
-                init_args.weights = None
+            if init_args is not None and init_args.get(STARTING_WEIGHTS):
+                init_args[STARTING_WEIGHTS] = None
         for key, value in _leaves(config.as_dict()):
             name = key.rsplit(".", 1)[-1]
             if POSITIVE_KEYS.fullmatch(name) and isinstance(value, int | float) and value <= 0:
