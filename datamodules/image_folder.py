@@ -58,6 +58,9 @@ class CachedImages(Dataset):
         return self
 
 
+STAGE_SPLITS = {"fit": ("train", "val"), "validate": ("val",), "test": ("test",)}
+
+
 def _as_size(size: int | Sequence[int]) -> tuple[int, int]:
     return (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
 
@@ -190,18 +193,20 @@ class ImageFolderDataModule(GlobalBatchSize, ResumableTraining, pl.LightningData
             self._setup_predict()
             return
         self.check_batch_size()
-        if self._splits:
+        wanted = [name for name in STAGE_SPLITS[stage] if name not in self._splits]
+        if not wanted:
             return
-        for name, samples in self.split_samples().items():
-            if not samples:
+        samples = self.split_samples()
+        for name in wanted:  # only what this stage reads: `test` decodes no training image
+            if not samples[name]:
                 raise DataLayoutError(
                     f"The {name} split of {self.data_dir} is empty: add images or change --data.split."
                 )
-            self._splits[name] = self._decode(samples, name)
-        nbytes = sum(split.images.nbytes for split in self._splits.values())
+            self._splits[name] = self._decode(samples[name], name)
+        nbytes = sum(self._splits[name].images.nbytes for name in wanted)
         device = cache_device(self.cache, self._training_device(), nbytes)
-        for split in self._splits.values():
-            split.to(device)
+        for name in wanted:
+            self._splits[name].to(device)
 
     def _training_device(self) -> torch.device:
         return self.trainer.strategy.root_device if self.trainer is not None else torch.device("cpu")

@@ -54,6 +54,7 @@ def test_finetune_from_self_pretrained_weights_beats_chance(tmp_path) -> None:
     # The real archive's GIF and "ant photos.jpg" are decoded, not skipped: all 245 training images.
     assert len(data.dataset("train")) == 245
     # val/ (153 images) is cut into the val and test splits; train/ gives neither any image.
+    data.setup("test")
     assert len(data.dataset("val")) + len(data.dataset("test")) == 153
     accuracy = trainer.checkpoint_callback.best_model_score.item()
     assert accuracy > 0.65, f"best val/acc {accuracy:.3f} is too close to chance (0.5)"

@@ -66,4 +66,5 @@ def test_cats_dogs_prepare_data_then_setup(served, tmp_path: Path) -> None:
     dm.prepare_data()
     with pytest.warns(UserWarning, match=r"(?s)Skipped 1 file.*666.jpg: empty file"):
         dm.setup("fit")
+        dm.setup("test")
     assert sum(len(dm.dataset(s)) for s in ("train", "val", "test")) == 10

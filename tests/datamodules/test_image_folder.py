@@ -67,7 +67,9 @@ def test_decodes_each_image_once_and_serves_uint8_then_normalized(image_folder, 
     )
     dm = RMBDataModule(image_folder(["1", "100"], per_class=10), image_size=16, batch_size=4)
     dm.setup("fit")
+    assert sum(calls) == 18  # train and val only
     dm.setup("validate")
+    dm.setup("test")
     assert sum(calls) == 20  # every file decoded exactly once, across stages
     images, labels = next(iter(dm.train_dataloader()))
     assert images.dtype == torch.uint8 and images.shape == (4, 3, 16, 16)
@@ -107,8 +109,9 @@ def test_odd_files_are_converted_or_skipped_with_one_warning(tmp_path: Path) -> 
 
 def test_empty_split_is_an_error_naming_the_folder(image_folder) -> None:
     dm = RMBDataModule(image_folder(["1", "100"], per_class=2), split=(0.5, 0.5, 0.0))
+    dm.setup("fit")  # training needs no test split
     with pytest.raises(DataLayoutError, match="test split of .* is empty"):
-        dm.setup("fit")
+        dm.setup("test")
 
 
 def test_bad_arguments_are_refused_at_construction() -> None:
