@@ -22,6 +22,8 @@ def test_rmb_benchmark_prints_both_sides(capsys) -> None:
     assert float(course[0]) > 0 and float(project[1]) > 0  # course loop s, project fit s
     assert 0 <= float(course[1]) <= 1 and 0 <= float(project[2]) <= 1  # test accuracies
     assert any("target <= 0.2" in line for line in lines)
+    (tally,) = [line for line in lines if line.startswith("course loop:")]
+    assert tally.split(" wrong of ")[1].startswith("20 test predictions"), tally  # 20 test photos, 1 seed
 
 
 def test_names_benchmark_prints_recipe_course_style_and_majority(names_folder: Path, capsys) -> None:
