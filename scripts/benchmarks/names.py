@@ -16,10 +16,11 @@ from lit_modules.cli import HelloCLI
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIG = REPO / "configs" / "names_rnn.yaml"
+NO_LOGIT_ADJUSTMENT = ["--model.logit_adjustment", "0"]
 # The course's network: one-hot letters, one GRU direction, the last hidden state, 15 epochs, no schedule.
 COURSE_STYLE = [
     "--model.embedding_dim", "null", "--model.bidirectional", "false", "--model.pooling", "last",
-    "--model.dropout", "0.0", "--model.scheduler", "null", "--trainer.max_epochs", "15",
+    "--model.dropout", "0.0", "--model.scheduler", "null", "--trainer.max_epochs", "15", *NO_LOGIT_ADJUSTMENT,
 ]  # fmt: skip
 
 
@@ -50,12 +51,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--epochs", type=int, default=None, help="override both variants' epochs (quick runs)"
     )
-    parser.add_argument("--skip-course-style", action="store_true", help="run only the project's recipe")
+    parser.add_argument("--skip-baselines", action="store_true", help="run only the project's recipe")
 
 
 def run(args: argparse.Namespace) -> None:
     variants = {"recipe (configs/names_rnn.yaml)": []}
-    if not args.skip_course_style:
+    if not args.skip_baselines:
+        variants["recipe, no logit adjustment"] = NO_LOGIT_ADJUSTMENT
         variants["course-style one-hot GRU"] = COURSE_STYLE
     epochs = ["--trainer.max_epochs", str(args.epochs)] if args.epochs else []
     rows = {

@@ -26,10 +26,11 @@ def test_rmb_benchmark_prints_both_sides(capsys) -> None:
     assert tally.split(" wrong of ")[1].startswith("20 test predictions"), tally  # 20 test photos, 1 seed
 
 
-def test_names_benchmark_prints_recipe_course_style_and_majority(names_folder: Path, capsys) -> None:
+def test_names_benchmark_prints_recipe_baselines_and_majority(names_folder: Path, capsys) -> None:
     main(["names", "--data-dir", str(names_folder), "--seeds", "0", "--epochs", "1"])
     out = capsys.readouterr().out
     assert "always '" in out and "targets: test acc >= 0.80" in out
-    for variant in ("recipe (configs/names_rnn.yaml)", "course-style one-hot GRU"):
+    variants = ("recipe (configs/names_rnn.yaml)", "recipe, no logit adjustment", "course-style one-hot GRU")
+    for variant in variants:
         rows = [line for line in out.splitlines() if line.startswith(variant)]
         assert len(rows) == 2 and all(0 <= float(r.split("|")[2]) <= 1 for r in rows), out

@@ -1,0 +1,47 @@
+"""NameClassifier: post-hoc logit adjustment moves close calls to the rare class outside training only."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from lit_modules import NameClassifier
+
+
+def classifier(**kwargs) -> NameClassifier:
+    torch.manual_seed(0)
+    return NameClassifier(vocab_size=5, class_names=["common", "rare"], hidden_size=4, **kwargs)
+
+
+def batch() -> tuple[torch.Tensor, torch.Tensor]:
+    return torch.tensor([[1, 2, 3], [4, 1, 0]]), torch.tensor([3, 2])
+
+
+def test_logit_adjustment_adds_the_scaled_log_prior_ratio_outside_training_only() -> None:
+    plain, adjusted = classifier(), classifier(class_counts=[90, 10], logit_adjustment=0.5)
+    adjusted.load_state_dict(plain.state_dict())
+    for model in (plain, adjusted):
+        model.train()
+    torch.testing.assert_close(adjusted(batch()), plain(batch()))
+    for model in (plain, adjusted):
+        model.eval()
+    shift = adjusted(batch()) - plain(batch())
+    # Only the difference between classes decides: the rare class gains 0.5 * log(90 / 10).
+    torch.testing.assert_close(shift[:, 1] - shift[:, 0], torch.full((2,), 0.5 * math.log(9)))
+
+
+def test_full_adjustment_turns_a_tie_weighted_by_the_prior_into_the_rare_class() -> None:
+    model = classifier(class_counts=[90, 10], logit_adjustment=1.0).eval()
+    with torch.no_grad():
+        model.net.head.weight.zero_()
+        model.net.head.bias.copy_(torch.tensor([math.log(8.0), 0.0]))  # common is 8x as likely ...
+        assert model(batch()).argmax(1).tolist() == [1, 1]  # ... but rare by more than 9x: rare wins
+        model.logit_offsets.zero_()
+        assert model(batch()).argmax(1).tolist() == [0, 0]
+
+
+def test_logit_adjustment_without_class_counts_names_the_link() -> None:
+    with pytest.raises(ValueError, match="logit_adjustment needs class_counts"):
+        classifier(logit_adjustment=0.5)
