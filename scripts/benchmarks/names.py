@@ -1,4 +1,4 @@
-"""Names recipe: test accuracy and macro F1 on the leakage-free split, next to the course-style variant."""
+"""Names recipe: test accuracy and macro F1 on the leakage-free split, next to its baselines."""
 
 from __future__ import annotations
 
@@ -49,7 +49,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-dir", type=Path, default=EMBEDDED_NAMES)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument(
-        "--epochs", type=int, default=None, help="override both variants' epochs (quick runs)"
+        "--epochs", type=int, default=None, help="override every variant's epochs (quick runs)"
     )
     parser.add_argument("--skip-baselines", action="store_true", help="run only the project's recipe")
 
