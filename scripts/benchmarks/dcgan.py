@@ -14,6 +14,7 @@ images, next to its real-vs-real floor.
 from __future__ import annotations
 
 import argparse
+import tempfile
 import time
 import warnings
 from pathlib import Path
@@ -128,6 +129,11 @@ def course_loop(args: argparse.Namespace, device: torch.device) -> tuple[Generat
 
 
 def run(args: argparse.Namespace) -> None:
+    with tempfile.TemporaryDirectory() as scratch:  # the model's sample grids go here, not into the cwd
+        measure(args, scratch)
+
+
+def measure(args: argparse.Namespace, root_dir: str) -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     warnings.filterwarnings("ignore")
@@ -144,6 +150,7 @@ def run(args: argparse.Namespace) -> None:
     )
     timer = EpochTimer()
     trainer_args = {"accelerator": "auto", "devices": 1, "logger": False, "enable_progress_bar": False}
+    trainer_args |= {"default_root_dir": root_dir}
     trainer_args |= {"enable_checkpointing": False, "enable_model_summary": False, "num_sanity_val_steps": 0}
     trainer = pl.Trainer(
         max_epochs=args.epochs, check_val_every_n_epoch=args.epochs, callbacks=[timer], **trainer_args

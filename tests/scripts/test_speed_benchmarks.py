@@ -25,8 +25,13 @@ def test_overhead_benchmark(capsys, monkeypatch) -> None:
     assert "plain PyTorch loop" in out and "project ImageClassifier" in out
 
 
-def test_dcgan_benchmark_prints_images_per_second_for_both_loops(image_folder, capsys, monkeypatch) -> None:
+def test_dcgan_benchmark_prints_images_per_second_for_both_loops(
+    image_folder, capsys, monkeypatch, tmp_path
+) -> None:
     monkeypatch.setattr(sys, "path", list(sys.path))
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    monkeypatch.chdir(cwd)
     data = image_folder(per_class=12)
     main(["dcgan", "--data-dir", str(data), "--epochs", "1", "--image-size", "32", "--width", "8",
           "--batch-size", "8", "--val-images", "16", "--course-workers", "0", "--threads", "1"])  # fmt: skip
@@ -34,3 +39,4 @@ def test_dcgan_benchmark_prints_images_per_second_for_both_loops(image_folder, c
     assert "project cache: cpu, course loop: PIL with 0 worker(s)" in out, out
     (speed,) = [line.split()[-3:] for line in out.splitlines() if line.startswith("images per second")]
     assert float(speed[0]) > 0 and float(speed[1]) > 0 and speed[2].endswith("x"), out
+    assert list(cwd.iterdir()) == [], "the benchmark wrote into the working directory"
