@@ -24,19 +24,39 @@ COURSE_STYLE = [
 ]  # fmt: skip
 
 
+def cli_args(data_dir: Path, seed: int, runs: str, extra: list[str]) -> list[str]:
+    return [
+        "--config", str(CONFIG), "--data.data_dir", str(data_dir), "--seed_everything", str(seed),
+        "--trainer.default_root_dir", runs, "--trainer.accelerator", "cpu",
+        "--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false", *extra,
+    ]  # fmt: skip
+
+
 def fit_and_test(data_dir: Path, seed: int, extra: list[str]) -> tuple[float, float, float]:
     """(fit seconds, test accuracy, test macro F1) of the best-val/acc checkpoint."""
     with tempfile.TemporaryDirectory() as runs:
-        common = [
-            "--config", str(CONFIG), "--data.data_dir", str(data_dir), "--seed_everything", str(seed),
-            "--trainer.default_root_dir", runs, "--trainer.accelerator", "cpu",
-            "--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false", *extra,
-        ]  # fmt: skip
+        common = cli_args(data_dir, seed, runs, extra)
         start = time.perf_counter()
         HelloCLI(args=["fit", *common])
         seconds = time.perf_counter() - start
         metrics = HelloCLI(args=["test", *common, "--ckpt_path", "best"]).trainer.callback_metrics
         return seconds, metrics["test/acc"].item(), metrics["test/macro_f1"].item()
+
+
+def adjustment_sweep(
+    data_dir: Path, seed: int, strengths: list[float], extra: list[str]
+) -> list[tuple[float, float]]:
+    """Fit without logit adjustment, then score the best checkpoint at each strength: (val F1, test F1)."""
+    with tempfile.TemporaryDirectory() as runs:
+        common = cli_args(data_dir, seed, runs, [*NO_LOGIT_ADJUSTMENT, *extra])
+        HelloCLI(args=["fit", *common])
+        scores = []
+        for strength in strengths:
+            scored = [*common, "--model.logit_adjustment", str(strength), "--ckpt_path", "best"]
+            val = HelloCLI(args=["validate", *scored]).trainer.callback_metrics["val/macro_f1"].item()
+            test = HelloCLI(args=["test", *scored]).trainer.callback_metrics["test/macro_f1"].item()
+            scores.append((val, test))
+        return scores
 
 
 def majority_accuracy(data_dir: Path) -> tuple[str, float]:
@@ -52,6 +72,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--epochs", type=int, default=None, help="override every variant's epochs (quick runs)"
     )
     parser.add_argument("--skip-baselines", action="store_true", help="run only the project's recipe")
+    parser.add_argument(
+        "--adjustments",
+        type=float,
+        nargs="+",
+        default=None,
+        help="also fit once per seed without logit adjustment and print val and test macro F1 of its best "
+        "checkpoint at each of these strengths (how the recipe's strength is chosen: on val)",
+    )
 
 
 def run(args: argparse.Namespace) -> None:
@@ -74,3 +102,16 @@ def run(args: argparse.Namespace) -> None:
         means = [sum(column) / len(column) for column in zip(*results, strict=True)]
         print(f"{name:<32} | {means[0]:6.1f} | {means[1]:8.3f} | {means[2]:8.3f}   mean")
     print("targets: test acc >= 0.80, macro F1 >= 0.55")
+    if args.adjustments:
+        print_adjustment_sweep(args, epochs)
+
+
+def print_adjustment_sweep(args: argparse.Namespace, extra: list[str]) -> None:
+    per_seed = [adjustment_sweep(args.data_dir, seed, args.adjustments, extra) for seed in args.seeds]
+    print(f"\nlogit adjustment of one fit per seed (seeds {args.seeds}), macro F1 means: val | test")
+    means = []
+    for i, strength in enumerate(args.adjustments):
+        val, test = (sum(scores[i][j] for scores in per_seed) / len(per_seed) for j in (0, 1))
+        means.append((val, strength))
+        print(f"{strength:6.2f} | {val:.3f} | {test:.3f}")
+    print(f"best on val: {max(means)[1]:.2f}")

@@ -34,3 +34,13 @@ def test_names_benchmark_prints_recipe_baselines_and_majority(names_folder: Path
     for variant in variants:
         rows = [line for line in out.splitlines() if line.startswith(variant)]
         assert len(rows) == 2 and all(0 <= float(r.split("|")[2]) <= 1 for r in rows), out
+
+
+def test_names_benchmark_scores_one_fit_at_each_adjustment_strength(names_folder: Path, capsys) -> None:
+    main(["names", "--data-dir", str(names_folder), "--seeds", "0", "--epochs", "1", "--skip-baselines",
+          "--adjustments", "0", "1"])  # fmt: skip
+    out = capsys.readouterr().out.split("logit adjustment of one fit per seed")[1]
+    rows = [line.split("|") for line in out.splitlines() if line.count("|") == 2]
+    assert [float(row[0]) for row in rows] == [0.0, 1.0], out
+    assert all(0 <= float(value) <= 1 for row in rows for value in row[1:]), out
+    assert "best on val: " in out
