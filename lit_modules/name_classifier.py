@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from lit_modules.classification import ClassificationTask
-from lit_modules.nets.char_rnn import CharRNN
+from lit_modules.nets.char_rnn import CONV_WIDTHS, CharRNN
 
 
 def class_weights(
@@ -35,8 +35,9 @@ class NameClassifier(ClassificationTask):
     Args:
         vocab_size: alphabet size plus padding, linked from the data module.
         class_counts: training samples per class, linked from the data module (for class weighting).
-        cell, hidden_size, num_layers, bidirectional, embedding_dim, dropout, pooling: see ``CharRNN``;
-            ``embedding_dim: null`` feeds one-hot letters as the course does.
+        cell, hidden_size, num_layers, bidirectional, embedding_dim, dropout, pooling, conv_channels,
+            conv_widths: see ``CharRNN``; ``embedding_dim: null`` feeds one-hot letters as the course does,
+            ``conv_channels: 0`` leaves the RNN alone, without the convolutional n-gram branch.
         class_weighting: weight the loss against class skew.
         label_smoothing: cross-entropy label smoothing.
         logit_adjustment: post-hoc logit adjustment (Menon et al., 2021). Outside training, the logits get
@@ -58,6 +59,8 @@ class NameClassifier(ClassificationTask):
         embedding_dim: int | None = None,
         dropout: float = 0.0,
         pooling: Literal["last", "max"] = "last",
+        conv_channels: int = 0,
+        conv_widths: tuple[int, ...] = CONV_WIDTHS,
         class_weighting: Literal["none", "inverse", "sqrt_inverse"] = "none",
         label_smoothing: float = 0.0,
         logit_adjustment: float = 0.0,
@@ -73,13 +76,15 @@ class NameClassifier(ClassificationTask):
         self.net = CharRNN(
             vocab_size,
             self.num_classes,
-            cell,
-            hidden_size,
-            num_layers,
-            bidirectional,
-            embedding_dim,
-            dropout,
-            pooling,
+            cell=cell,
+            hidden_size=hidden_size,
+            num_layers=num_layers,
+            bidirectional=bidirectional,
+            embedding_dim=embedding_dim,
+            dropout=dropout,
+            pooling=pooling,
+            conv_channels=conv_channels,
+            conv_widths=conv_widths,
         )
         offsets = prior_offsets(class_counts, logit_adjustment) if logit_adjustment else torch.zeros(())
         self.register_buffer("logit_offsets", offsets, persistent=False)

@@ -7,6 +7,7 @@ import torch
 from torch import nn
 
 from lit_modules.nets import CharRNN, LeNet, SmallCNN, alexnet, initialize
+from lit_modules.nets.char_rnn import NgramConv
 from lit_modules.nets.init import InitScheme
 from lit_modules.nets.norm import norm1d, norm2d
 
@@ -55,10 +56,18 @@ def test_init_schemes_rewrite_weights_and_zero_biases(scheme: InitScheme) -> Non
 
 @pytest.mark.parametrize("cell", ["rnn", "gru", "lstm"])
 @pytest.mark.parametrize("embedding_dim", [None, 8])
-def test_char_rnn_ignores_padding(cell: str, embedding_dim: int | None) -> None:
+@pytest.mark.parametrize("conv_channels", [0, 5])
+def test_char_rnn_ignores_padding(cell: str, embedding_dim: int | None, conv_channels: int) -> None:
     torch.manual_seed(0)
     net = CharRNN(
-        10, 4, cell=cell, hidden_size=6, num_layers=2, bidirectional=True, embedding_dim=embedding_dim
+        10,
+        4,
+        cell=cell,
+        hidden_size=6,
+        num_layers=2,
+        bidirectional=True,
+        embedding_dim=embedding_dim,
+        conv_channels=conv_channels,
     )
     net.eval()
     tokens = torch.tensor([[3, 4, 5, 0, 0], [1, 2, 0, 0, 0]])
@@ -66,3 +75,17 @@ def test_char_rnn_ignores_padding(cell: str, embedding_dim: int | None) -> None:
     longer = torch.cat([tokens, torch.zeros(2, 4, dtype=torch.long)], dim=1)
     assert net(tokens, lengths).shape == (2, 4)
     assert torch.allclose(net(tokens, lengths), net(longer, lengths), atol=1e-6)
+
+
+@pytest.mark.parametrize("embedding_dim", [None, 8])
+def test_ngram_conv_pools_each_width_over_the_letters_only(embedding_dim: int | None) -> None:
+    torch.manual_seed(0)
+    branch = NgramConv(10, embedding_dim, channels=3, widths=(2, 3))
+    with torch.no_grad():
+        for conv in branch.convs:
+            conv.bias.fill_(5.0)  # padding positions would win every max if they were not masked
+    tokens = torch.tensor([[3, 4, 5, 0, 0, 0], [1, 0, 0, 0, 0, 0]])
+    features = branch(tokens)
+    assert features.shape == (2, branch.out_features) == (2, 6)
+    assert torch.allclose(features[1], branch(tokens[1:, :1])[0])
+    assert torch.allclose(features[0], branch(tokens[:1, :3])[0])
