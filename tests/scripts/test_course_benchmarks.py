@@ -30,7 +30,12 @@ def test_names_benchmark_prints_recipe_baselines_and_majority(names_folder: Path
     main(["names", "--data-dir", str(names_folder), "--seeds", "0", "--epochs", "1"])
     out = capsys.readouterr().out
     assert "always '" in out and "targets: test acc >= 0.80" in out
-    variants = ("recipe (configs/names_rnn.yaml)", "recipe, no logit adjustment", "course-style one-hot GRU")
+    variants = (
+        "recipe (configs/names_rnn.yaml)",
+        "recipe, no logit adjustment",
+        "recipe, no n-gram convolutions",
+        "course-style one-hot GRU",
+    )
     for variant in variants:
         rows = [line for line in out.splitlines() if line.startswith(variant)]
         assert len(rows) == 2 and all(0 <= float(r.split("|")[2]) <= 1 for r in rows), out
