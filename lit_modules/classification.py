@@ -53,12 +53,16 @@ class ClassificationTask(pl.LightningModule):
     def num_classes(self) -> int:
         return len(self.class_names)
 
+    def logits_and_loss(self, inputs: Any, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The logits the metrics score and the loss to minimise; a model of several members overrides it."""
+        logits = self(inputs)
+        return logits, self.criterion(logits, targets)
+
     def _shared_step(
         self, batch: Any, stage: str, metrics: MetricCollection
     ) -> tuple[torch.Tensor, torch.Tensor]:
         inputs, targets = batch
-        logits = self(inputs)
-        loss = self.criterion(logits, targets)
+        logits, loss = self.logits_and_loss(inputs, targets)
         metrics.update(logits.detach(), targets)
         # Under DDP val/test losses are averaged over the processes; the training loss is logged as each
         # process sees it, so no step waits on a collective. Metric objects sync themselves.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any, Literal
 
@@ -10,6 +11,7 @@ from torch import nn
 
 from lit_modules.classification import ClassificationTask
 from lit_modules.nets.char_rnn import CONV_WIDTHS, CharRNN
+from lit_modules.nets.ngram_bag import NgramBag
 
 
 def class_weights(
@@ -29,6 +31,14 @@ def prior_offsets(counts: Sequence[int], strength: float) -> torch.Tensor:
     return -strength * (prior / prior.sum()).log()
 
 
+def average_probabilities(member_logits: Sequence[torch.Tensor]) -> torch.Tensor:
+    """Logits whose softmax is the members' mean probability (a deep ensemble's prediction)."""
+    if len(member_logits) == 1:
+        return member_logits[0]
+    log_probs = torch.stack([logits.log_softmax(dim=-1) for logits in member_logits])
+    return log_probs.logsumexp(dim=0) - math.log(len(member_logits))
+
+
 class NameClassifier(ClassificationTask):
     """Classify padded character sequences (with their lengths) by language.
 
@@ -38,6 +48,10 @@ class NameClassifier(ClassificationTask):
         cell, hidden_size, num_layers, bidirectional, embedding_dim, dropout, pooling, conv_channels,
             conv_widths: see ``CharRNN``; ``embedding_dim: null`` feeds one-hot letters as the course does,
             ``conv_channels: 0`` leaves the RNN alone, without the convolutional n-gram branch.
+        ngram_bag_dim, ngram_max_n, ngram_buckets: a second member, ``NgramBag`` (embedding size, longest
+            n-gram, hash buckets), trained beside the RNN on the same batches, each with its own loss; the
+            prediction is the mean of their probabilities. The bag shares ``dropout``; ``ngram_bag_dim: 0``
+            leaves the RNN alone.
         class_weighting: weight the loss against class skew.
         label_smoothing: cross-entropy label smoothing.
         logit_adjustment: post-hoc logit adjustment (Menon et al., 2021). Outside training, the logits get
@@ -61,6 +75,9 @@ class NameClassifier(ClassificationTask):
         pooling: Literal["last", "max"] = "last",
         conv_channels: int = 0,
         conv_widths: tuple[int, ...] = CONV_WIDTHS,
+        ngram_bag_dim: int = 0,
+        ngram_max_n: int = 4,
+        ngram_buckets: int = 2**14,
         class_weighting: Literal["none", "inverse", "sqrt_inverse"] = "none",
         label_smoothing: float = 0.0,
         logit_adjustment: float = 0.0,
@@ -86,10 +103,32 @@ class NameClassifier(ClassificationTask):
             conv_channels=conv_channels,
             conv_widths=conv_widths,
         )
+        self.ngram_bag = (
+            NgramBag(vocab_size, self.num_classes, ngram_bag_dim, ngram_max_n, ngram_buckets, dropout)
+            if ngram_bag_dim
+            else None
+        )
         offsets = prior_offsets(class_counts, logit_adjustment) if logit_adjustment else torch.zeros(())
         self.register_buffer("logit_offsets", offsets, persistent=False)
 
-    def forward(self, inputs: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+    def member_logits(self, inputs: tuple[torch.Tensor, torch.Tensor]) -> list[torch.Tensor]:
+        """Each member's logits: the RNN's, then the n-gram bag's when there is one."""
         tokens, lengths = inputs
-        logits = self.net(tokens, lengths)
+        members = [self.net(tokens, lengths)]
+        if self.ngram_bag is not None:
+            members.append(self.ngram_bag(tokens, lengths))
+        return members
+
+    def forward(self, inputs: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+        logits = average_probabilities(self.member_logits(inputs))
         return logits if self.training else logits + self.logit_offsets
+
+    def logits_and_loss(
+        self, inputs: tuple[torch.Tensor, torch.Tensor], targets: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """In training every member learns from its own loss (their mean), so each stays a whole model."""
+        if not self.training:
+            return super().logits_and_loss(inputs, targets)
+        members = self.member_logits(inputs)
+        loss = torch.stack([self.criterion(logits, targets) for logits in members]).mean()
+        return average_probabilities(members), loss

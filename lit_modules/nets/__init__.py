@@ -5,6 +5,7 @@ from lit_modules.nets.char_rnn import CharRNN
 from lit_modules.nets.dcgan import Discriminator, Generator, RandomFeatures
 from lit_modules.nets.init import initialize
 from lit_modules.nets.lenet import LeNet
+from lit_modules.nets.ngram_bag import NgramBag
 from lit_modules.nets.small_cnn import SmallCNN
 
 __all__ = [
@@ -12,6 +13,7 @@ __all__ = [
     "Discriminator",
     "Generator",
     "LeNet",
+    "NgramBag",
     "RandomFeatures",
     "SmallCNN",
     "alexnet",

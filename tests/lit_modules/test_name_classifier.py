@@ -1,4 +1,4 @@
-"""NameClassifier: post-hoc logit adjustment moves close calls to the rare class outside training only."""
+"""NameClassifier: post-hoc logit adjustment (outside training only) and the two-member ensemble."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import math
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from lit_modules import NameClassifier
 
@@ -45,3 +46,29 @@ def test_full_adjustment_turns_a_tie_weighted_by_the_prior_into_the_rare_class()
 def test_logit_adjustment_without_class_counts_names_the_link() -> None:
     with pytest.raises(ValueError, match="logit_adjustment needs class_counts"):
         classifier(logit_adjustment=0.5)
+
+
+def test_ensemble_predicts_the_mean_of_its_members_probabilities() -> None:
+    model = classifier(ngram_bag_dim=6).eval()
+    rnn, bag = model.member_logits(batch())
+    mean = (rnn.softmax(dim=1) + bag.softmax(dim=1)) / 2
+    torch.testing.assert_close(model(batch()).softmax(dim=1), mean)
+    assert not torch.allclose(rnn.softmax(dim=1), mean)  # the bag does change the prediction
+
+
+def test_each_member_trains_on_its_own_loss() -> None:
+    model = classifier(ngram_bag_dim=6).train()
+    targets = torch.tensor([0, 1])
+    _, loss = model.logits_and_loss(batch(), targets)
+    rnn, bag = model.member_logits(batch())
+    # Not the loss of the averaged prediction, which would let one member lean on the other.
+    torch.testing.assert_close(loss, (F.cross_entropy(rnn, targets) + F.cross_entropy(bag, targets)) / 2)
+    loss.backward()
+    assert model.net.head.weight.grad.abs().sum() > 0
+    assert model.ngram_bag.head.weight.grad.abs().sum() > 0
+
+
+def test_without_the_bag_the_rnn_alone_decides() -> None:
+    model = classifier().eval()
+    assert model.ngram_bag is None
+    torch.testing.assert_close(model(batch()), model.net(*batch()))

@@ -9,6 +9,7 @@ from torch import nn
 from lit_modules.nets import CharRNN, LeNet, SmallCNN, alexnet, initialize
 from lit_modules.nets.char_rnn import NgramConv
 from lit_modules.nets.init import InitScheme
+from lit_modules.nets.ngram_bag import NgramBag, hashed_ngrams
 from lit_modules.nets.norm import norm1d, norm2d
 
 
@@ -89,3 +90,27 @@ def test_ngram_conv_pools_each_width_over_the_letters_only(embedding_dim: int | 
     assert features.shape == (2, branch.out_features) == (2, 6)
     assert torch.allclose(features[1], branch(tokens[1:, :1])[0])
     assert torch.allclose(features[0], branch(tokens[:1, :3])[0])
+
+
+def test_hashed_ngrams_mark_the_ends_and_skip_the_padding() -> None:
+    tokens = torch.tensor([[1, 2, 3], [2, 3, 0]])  # "abc" and "bc" over the letters 1-3 (vocab_size 4)
+    ids = hashed_ngrams(tokens, torch.tensor([3, 2]), vocab_size=4, max_n=2, buckets=1000)
+    unigrams, bigrams = ids[:, :5], ids[:, 5:]  # 3 letters + 2 markers; then 4 windows of two
+    marker = unigrams[0, 0]
+    assert unigrams[0].tolist() == [marker, *unigrams[0, 1:4].tolist(), marker]
+    assert unigrams[1].tolist() == [marker, unigrams[0, 2], unigrams[0, 3], marker, 1000]
+    assert bigrams[1, 1] == bigrams[0, 2]  # "bc" inside "abc" and in "bc" alike
+    assert bigrams[1, 2] == bigrams[0, 3]  # "c>" ends both names
+    assert bigrams[1, 3] == 1000  # the window "> pad" is not an n-gram
+    assert len(set(unigrams[0].tolist())) == 4
+
+
+def test_ngram_bag_ignores_padding() -> None:
+    torch.manual_seed(0)
+    bag = NgramBag(vocab_size=10, num_classes=3, embedding_dim=4, max_n=3, buckets=50).eval()
+    tokens = torch.tensor([[3, 4, 5, 0], [1, 2, 0, 0]])
+    lengths = torch.tensor([3, 2])
+    longer = torch.cat([tokens, torch.zeros(2, 5, dtype=torch.long)], dim=1)
+    assert bag(tokens, lengths).shape == (2, 3)
+    torch.testing.assert_close(bag(tokens, lengths), bag(longer, lengths))
+    torch.testing.assert_close(bag(tokens, lengths)[1], bag(tokens[1:, :2], lengths[1:])[0])
