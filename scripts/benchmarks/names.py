@@ -18,11 +18,12 @@ REPO = Path(__file__).resolve().parents[2]
 CONFIG = REPO / "configs" / "names_rnn.yaml"
 NO_LOGIT_ADJUSTMENT = ["--model.logit_adjustment", "0"]
 NO_NGRAM_CONVOLUTIONS = ["--model.conv_channels", "0"]
+NO_NGRAM_BAG = ["--model.ngram_bag_dim", "0"]
 # The course's network: one-hot letters, one GRU direction, the last hidden state, 15 epochs, no schedule.
 COURSE_STYLE = [
     "--model.embedding_dim", "null", "--model.bidirectional", "false", "--model.pooling", "last",
     "--model.dropout", "0.0", "--model.scheduler", "null", "--trainer.max_epochs", "15", *NO_LOGIT_ADJUSTMENT,
-    *NO_NGRAM_CONVOLUTIONS,
+    *NO_NGRAM_CONVOLUTIONS, *NO_NGRAM_BAG,
 ]  # fmt: skip
 
 
@@ -88,6 +89,7 @@ def run(args: argparse.Namespace) -> None:
     variants = {"recipe (configs/names_rnn.yaml)": []}
     if not args.skip_baselines:
         variants["recipe, no logit adjustment"] = NO_LOGIT_ADJUSTMENT
+        variants["recipe, no n-gram bag member"] = NO_NGRAM_BAG
         variants["recipe, no n-gram convolutions"] = NO_NGRAM_CONVOLUTIONS
         variants["course-style one-hot GRU"] = COURSE_STYLE
     epochs = ["--trainer.max_epochs", str(args.epochs)] if args.epochs else []

@@ -33,6 +33,7 @@ def test_names_benchmark_prints_recipe_baselines_and_majority(names_folder: Path
     variants = (
         "recipe (configs/names_rnn.yaml)",
         "recipe, no logit adjustment",
+        "recipe, no n-gram bag member",
         "recipe, no n-gram convolutions",
         "course-style one-hot GRU",
     )
