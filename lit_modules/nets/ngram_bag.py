@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-HASH_MULTIPLIER = 0x9E3779B1  # Knuth's multiplicative hashing constant: spreads nearby codes over the buckets
+HASH_MULTIPLIER = 0x9E3779B1  # odd (Knuth's constant); with power-of-two buckets it only relabels them
 
 
 def hashed_ngrams(
@@ -16,7 +16,8 @@ def hashed_ngrams(
 
     Letters are indices ``1..vocab_size-1`` (0 pads). A marker (index ``vocab_size``) goes before the first
     and after the last letter, so ``<mc`` (a prefix) and ``ez>`` (a suffix) are n-grams of their own. An
-    n-gram read as a number in base ``vocab_size + 1`` is unique; that number is hashed into ``buckets``.
+    n-gram read as a number in base ``vocab_size + 1`` is unique; that number times ``HASH_MULTIPLIER``,
+    modulo ``buckets``, is its bucket.
     Returns ``(B, L)`` ids; windows that reach into the padding get ``buckets``.
     """
     marker = vocab_size
