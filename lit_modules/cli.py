@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import os
 import re
 import tempfile
@@ -12,6 +13,7 @@ from typing import Any
 
 import lightning.pytorch as pl
 import torch
+import torch.distributed as dist
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import ArgsType, LightningArgumentParser, LightningCLI
 from lightning.pytorch.loggers import TensorBoardLogger
@@ -233,8 +235,21 @@ class HelloCLI(LightningCLI):
             )
 
 
+def destroy_process_group() -> None:
+    """Tear down the DDP process group, which Lightning leaves open, if there is one.
+
+    Left to interpreter shutdown, gloo's threads can abort a finished run ("terminate called without an
+    active exception"). ``main`` runs this at exit rather than after each command, so a script that runs
+    several commands in one process group keeps it until the end.
+    """
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+
+
 def main(args: ArgsType = None) -> None:
     """Entry point of ``hello-lightning``; ``args`` lets tests and scripts run it in-process."""
+    atexit.unregister(destroy_process_group)  # once per process, however often main runs
+    atexit.register(destroy_process_group)
     try:
         HelloCLI(args=args)
     except SIGTERMException as stop:  # interrupted: the checkpoint is saved, but the run did not finish

@@ -12,14 +12,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import torch.distributed as dist
-
 from lit_modules.cli import main
 
 if __name__ == "__main__":
     for args in json.loads(Path(sys.argv[1]).read_text()):
         main(args)
-    # Tear the group down before the interpreter exits: left to exit, gloo's threads can abort the process
-    # ("terminate called without an active exception") after every task has passed.
-    if dist.is_initialized():
-        dist.destroy_process_group()

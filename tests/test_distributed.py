@@ -16,8 +16,10 @@ from pathlib import Path
 
 import pytest
 import torch
+import torch.distributed as dist
 
 from datamodules.global_batch import per_device_batch_size
+from lit_modules import cli
 from tests.conftest import REPO, write_class_folders
 from tests.test_configs import TASK_CONFIGS, smoke_args
 
@@ -120,3 +122,16 @@ def test_data_modules_split_the_global_batch(module: str, tmp_path: Path) -> Non
     data.trainer.world_size = 3
     with pytest.raises(ValueError, match="--data.batch_size 8 is the global batch"):
         data.setup("fit")
+
+
+def test_the_cli_tears_the_process_group_down_at_exit(tmp_path: Path, monkeypatch) -> None:
+    """Left open, gloo can abort a DDP run at interpreter exit after it has finished."""
+    at_exit = []
+    monkeypatch.setattr(cli.atexit, "register", at_exit.append)
+    with pytest.raises(SystemExit):
+        cli.main(["--help"])
+    assert at_exit == [cli.destroy_process_group]
+    dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'store'}", rank=0, world_size=1)
+    cli.destroy_process_group()
+    assert not dist.is_initialized()
+    cli.destroy_process_group()  # and without a group, nothing to do
