@@ -19,6 +19,7 @@ CONFIG = REPO / "configs" / "names_rnn.yaml"
 NO_LOGIT_ADJUSTMENT = ["--model.logit_adjustment", "0"]
 NO_NGRAM_CONVOLUTIONS = ["--model.conv_channels", "0"]
 NO_NGRAM_BAG = ["--model.ngram_bag_dim", "0"]
+UNFUSED_ADAM = ["--model.optimizer.init_args.fused", "false"]
 # The course's network: one-hot letters, one GRU direction, the last hidden state, 15 epochs, no schedule.
 COURSE_STYLE = [
     "--model.embedding_dim", "null", "--model.bidirectional", "false", "--model.pooling", "last",
@@ -91,6 +92,7 @@ def run(args: argparse.Namespace) -> None:
         variants["recipe, no logit adjustment"] = NO_LOGIT_ADJUSTMENT
         variants["recipe, no n-gram bag member"] = NO_NGRAM_BAG
         variants["recipe, no n-gram convolutions"] = NO_NGRAM_CONVOLUTIONS
+        variants["recipe, Adam not fused"] = UNFUSED_ADAM
         variants["course-style one-hot GRU"] = COURSE_STYLE
     epochs = ["--trainer.max_epochs", str(args.epochs)] if args.epochs else []
     rows = {
