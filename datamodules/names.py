@@ -20,6 +20,7 @@ from datamodules.splits import check_fractions, split_items
 
 EMBEDDED_NAMES = Path(__file__).parent / "names_data"
 ALPHABET = string.ascii_letters + " .,;'"  # the course's letters; index 0 is padding
+LOWERCASE_ALPHABET = string.ascii_lowercase + " .,;'"  # the same without letter case
 
 NamedSample = tuple[str, int]
 
@@ -30,8 +31,8 @@ def fold_to_ascii(text: str) -> str:
     return "".join(c for c in decomposed if unicodedata.category(c) != "Mn" and c in ALPHABET)
 
 
-def encode(name: str) -> torch.Tensor:
-    return torch.tensor([ALPHABET.index(c) + 1 for c in name], dtype=torch.long)
+def encode(name: str, alphabet: str = ALPHABET) -> torch.Tensor:
+    return torch.tensor([alphabet.index(c) + 1 for c in name], dtype=torch.long)
 
 
 def read_names(data_dir: Path) -> tuple[list[str], list[NamedSample]]:
@@ -105,6 +106,9 @@ class NamesDataModule(GlobalBatchSize, ResumableTraining, pl.LightningDataModule
         num_workers: loader worker processes.
         predict_file: a text file of names (one a line) to classify with ``predict``.
         predict_names: names to classify with ``predict`` (used when ``predict_file`` is not given).
+        lowercase: fold letter case when encoding (after the split, which stays the course's spellings):
+            the model reads 31 characters instead of 57, and ``K`` at the start of a name is the ``k``
+            it sees inside names.
     """
 
     def __init__(
@@ -116,6 +120,7 @@ class NamesDataModule(GlobalBatchSize, ResumableTraining, pl.LightningDataModule
         num_workers: int = 0,
         predict_file: str | Path | None = None,
         predict_names: list[str] | None = None,
+        lowercase: bool = False,
     ) -> None:
         super().__init__()
         if batch_size < 1:
@@ -127,6 +132,7 @@ class NamesDataModule(GlobalBatchSize, ResumableTraining, pl.LightningDataModule
         self.num_workers = num_workers
         self.predict_file = Path(predict_file).expanduser() if predict_file else None
         self.predict_names = predict_names
+        self.lowercase = lowercase
         self.predict_inputs: list[str] = []
         self._class_names: list[str] | None = None
         self._parts: dict[str, list[NamedSample]] = {}
@@ -143,8 +149,17 @@ class NamesDataModule(GlobalBatchSize, ResumableTraining, pl.LightningDataModule
         return list(self._class_names or [])
 
     @property
+    def alphabet(self) -> str:
+        """The characters the model reads, in index order (index 0 pads)."""
+        return LOWERCASE_ALPHABET if self.lowercase else ALPHABET
+
+    @property
     def vocab_size(self) -> int:
-        return len(ALPHABET) + 1
+        return len(self.alphabet) + 1
+
+    def tokens(self, name: str) -> torch.Tensor:
+        """Letter indices of a folded name."""
+        return encode(name.lower() if self.lowercase else name, self.alphabet)
 
     @property
     def class_counts(self) -> list[int]:
@@ -190,20 +205,20 @@ class NamesDataModule(GlobalBatchSize, ResumableTraining, pl.LightningDataModule
 
     def train_dataloader(self) -> DataLoader:
         return self.resumable_loader(
-            [(encode(n), y) for n, y in self.samples("train")],
+            [(self.tokens(n), y) for n, y in self.samples("train")],
             batch_size=self.device_batch_size,
             collate_fn=collate,
             num_workers=self.num_workers,
         )
 
     def val_dataloader(self) -> DataLoader:
-        return self._loader([(encode(n), y) for n, y in self.samples("val")])
+        return self._loader([(self.tokens(n), y) for n, y in self.samples("val")])
 
     def test_dataloader(self) -> DataLoader:
-        return self._loader([(encode(n), y) for n, y in self.samples("test")])
+        return self._loader([(self.tokens(n), y) for n, y in self.samples("test")])
 
     def predict_dataloader(self) -> DataLoader:
-        encoded = [(encode(fold_to_ascii(name)), i) for i, name in enumerate(self.predict_inputs)]
+        encoded = [(self.tokens(fold_to_ascii(name)), i) for i, name in enumerate(self.predict_inputs)]
         return self._loader(encoded)
 
     def transfer_batch_to_device(self, batch: Any, device: torch.device, dataloader_idx: int) -> Any:

@@ -20,11 +20,13 @@ NO_LOGIT_ADJUSTMENT = ["--model.logit_adjustment", "0"]
 NO_NGRAM_CONVOLUTIONS = ["--model.conv_channels", "0"]
 NO_NGRAM_BAG = ["--model.ngram_bag_dim", "0"]
 UNFUSED_ADAM = ["--model.optimizer.init_args.fused", "false"]
-# The course's network: one-hot letters, one GRU direction, the last hidden state, 15 epochs, no schedule.
+CASED_LETTERS = ["--data.lowercase", "false"]
+# The course's network: one-hot letters (with case), one GRU direction, the last hidden state, 15 epochs,
+# no schedule.
 COURSE_STYLE = [
     "--model.embedding_dim", "null", "--model.bidirectional", "false", "--model.pooling", "last",
     "--model.dropout", "0.0", "--model.scheduler", "null", "--trainer.max_epochs", "15", *NO_LOGIT_ADJUSTMENT,
-    *NO_NGRAM_CONVOLUTIONS, *NO_NGRAM_BAG,
+    *NO_NGRAM_CONVOLUTIONS, *NO_NGRAM_BAG, *CASED_LETTERS,
 ]  # fmt: skip
 
 
@@ -93,6 +95,7 @@ def run(args: argparse.Namespace) -> None:
         variants["recipe, no n-gram bag member"] = NO_NGRAM_BAG
         variants["recipe, no n-gram convolutions"] = NO_NGRAM_CONVOLUTIONS
         variants["recipe, Adam not fused"] = UNFUSED_ADAM
+        variants["recipe, letters with case"] = CASED_LETTERS
         variants["course-style one-hot GRU"] = COURSE_STYLE
     epochs = ["--trainer.max_epochs", str(args.epochs)] if args.epochs else []
     rows = {

@@ -8,7 +8,14 @@ import pytest
 import torch
 
 from datamodules import DataLayoutError, NamesDataModule
-from datamodules.names import ALPHABET, EMBEDDED_NAMES, fold_to_ascii, leakage_free_split, read_names
+from datamodules.names import (
+    ALPHABET,
+    EMBEDDED_NAMES,
+    LOWERCASE_ALPHABET,
+    fold_to_ascii,
+    leakage_free_split,
+    read_names,
+)
 from tests.conftest import write_names
 
 
@@ -73,6 +80,21 @@ def test_class_counts_and_vocab(names_folder: Path) -> None:
     assert dm.class_names == ["Alpha", "Beta", "Gamma"]
     assert sum(dm.class_counts) == len(dm.samples("train"))
     assert dm.vocab_size == len(ALPHABET) + 1
+
+
+def test_lowercase_folds_case_everywhere_but_keeps_the_split(names_folder: Path) -> None:
+    cased, folded = NamesDataModule(names_folder), NamesDataModule(names_folder, lowercase=True)
+    assert folded.vocab_size == len(LOWERCASE_ALPHABET) + 1 == 32 and cased.vocab_size == 58
+    assert torch.equal(folded.tokens("McDonald"), folded.tokens("mcdonald"))
+    assert not torch.equal(cased.tokens("McDonald"), cased.tokens("mcdonald"))
+    assert folded.samples("test") == cased.samples("test")
+    folded.setup("fit")
+    (tokens, _), _ = next(iter(folded.train_dataloader()))
+    assert 0 < tokens.max() < folded.vocab_size
+    folded = NamesDataModule(names_folder, lowercase=True, predict_names=["Ślusàrski"])
+    folded.setup("predict")
+    (tokens, _), _ = next(iter(folded.predict_dataloader()))
+    assert torch.equal(tokens[0], folded.tokens("slusarski"))
 
 
 def test_bad_names_folders(tmp_path: Path) -> None:

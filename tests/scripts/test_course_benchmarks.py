@@ -36,6 +36,7 @@ def test_names_benchmark_prints_recipe_baselines_and_majority(names_folder: Path
         "recipe, no n-gram bag member",
         "recipe, no n-gram convolutions",
         "recipe, Adam not fused",
+        "recipe, letters with case",
         "course-style one-hot GRU",
     )
     for variant in variants:
