@@ -66,22 +66,24 @@ def read_names(data_dir: Path) -> tuple[list[str], list[NamedSample]]:
 def leakage_free_split(
     pairs: Sequence[NamedSample], num_classes: int, fractions: Sequence[float], seed: int
 ) -> list[list[NamedSample]]:
-    """Stratified split in which every spelling lives in one part only, whatever languages share it.
+    """Stratified split in which every name lives in one part only, whatever languages share it.
 
-    Languages are split one by one, rarest first; a name already placed (through another language) stays
-    in its part, so a name seen in training never appears in validation or test.
+    A name is its spelling with case ignored (``McDonald`` and ``Mcdonald`` are one), so folding case when
+    encoding cannot carry a name across parts either. Languages are split one by one, rarest first; a name
+    already placed (through another language) stays in its part, so a name seen in training never appears
+    in validation or test. Two spellings of one name in one language both go to the later of their parts.
     """
     by_label: dict[int, list[str]] = {label: [] for label in range(num_classes)}
     for name, label in pairs:
         by_label[label].append(name)
     part_of: dict[str, int] = {}
     for label in sorted(by_label, key=lambda lab: (len(by_label[lab]), lab)):
-        free = [name for name in by_label[label] if name not in part_of]
+        free = [name for name in by_label[label] if name.lower() not in part_of]
         for part, names in enumerate(split_items(free, fractions, seed + label)):
-            part_of.update(dict.fromkeys(names, part))
+            part_of.update(dict.fromkeys((name.lower() for name in names), part))
     parts: list[list[NamedSample]] = [[] for _ in fractions]
     for name, label in pairs:
-        parts[part_of[name]].append((name, label))
+        parts[part_of[name.lower()]].append((name, label))
     return parts
 
 

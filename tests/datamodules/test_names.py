@@ -54,6 +54,16 @@ def test_a_name_shared_by_two_languages_stays_in_one_part() -> None:
             assert part_of.setdefault(name, index) == index
 
 
+def test_spellings_that_differ_in_case_are_one_name_for_the_split() -> None:
+    pairs = [(f"N{i:03d}", 0) for i in range(40)] + [("Mcdonald", 0), ("McDonald", 1), ("An", 1), ("an", 1)]
+    parts = leakage_free_split(sorted(pairs), 2, (0.5, 0.25, 0.25), seed=3)
+    part_of = {name: index for index, part in enumerate(parts) for name, _ in part}
+    assert part_of["Mcdonald"] == part_of["McDonald"] and part_of["An"] == part_of["an"]
+    dm = NamesDataModule()  # the embedded data has An and an (Vietnamese)
+    folded = [{name.lower() for name, _ in dm.samples(split)} for split in ("train", "val", "test")]
+    assert not (folded[0] & folded[1] or folded[0] & folded[2] or folded[1] & folded[2])
+
+
 def test_split_is_deterministic() -> None:
     assert NamesDataModule(seed=1).samples("test") == NamesDataModule(seed=1).samples("test")
     assert NamesDataModule(seed=1).samples("test") != NamesDataModule(seed=2).samples("test")
