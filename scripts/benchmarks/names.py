@@ -28,6 +28,15 @@ COURSE_STYLE = [
     "--model.dropout", "0.0", "--model.scheduler", "null", "--trainer.max_epochs", "15", *NO_LOGIT_ADJUSTMENT,
     *NO_NGRAM_CONVOLUTIONS, *NO_NGRAM_BAG, *CASED_LETTERS,
 ]  # fmt: skip
+VARIANTS = {  # --variants key: (row label, flags added to the recipe's)
+    "recipe": ("recipe (configs/names_rnn.yaml)", []),
+    "no-adjustment": ("recipe, no logit adjustment", NO_LOGIT_ADJUSTMENT),
+    "no-bag": ("recipe, no n-gram bag member", NO_NGRAM_BAG),
+    "no-conv": ("recipe, no n-gram convolutions", NO_NGRAM_CONVOLUTIONS),
+    "unfused": ("recipe, Adam not fused", UNFUSED_ADAM),
+    "cased": ("recipe, letters with case", CASED_LETTERS),
+    "course": ("course-style one-hot GRU", COURSE_STYLE),
+}
 
 
 def cli_args(data_dir: Path, seed: int, runs: str, extra: list[str]) -> list[str]:
@@ -77,7 +86,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--epochs", type=int, default=None, help="override every variant's epochs (quick runs)"
     )
-    parser.add_argument("--skip-baselines", action="store_true", help="run only the project's recipe")
+    parser.add_argument(
+        "--variants",
+        nargs="+",
+        choices=list(VARIANTS),
+        default=list(VARIANTS),
+        help="rows to run (default: all of them; 'recipe' alone for the recipe's numbers)",
+    )
     parser.add_argument(
         "--adjustments",
         type=float,
@@ -89,14 +104,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
-    variants = {"recipe (configs/names_rnn.yaml)": []}
-    if not args.skip_baselines:
-        variants["recipe, no logit adjustment"] = NO_LOGIT_ADJUSTMENT
-        variants["recipe, no n-gram bag member"] = NO_NGRAM_BAG
-        variants["recipe, no n-gram convolutions"] = NO_NGRAM_CONVOLUTIONS
-        variants["recipe, Adam not fused"] = UNFUSED_ADAM
-        variants["recipe, letters with case"] = CASED_LETTERS
-        variants["course-style one-hot GRU"] = COURSE_STYLE
+    variants = dict(VARIANTS[key] for key in args.variants)
     epochs = ["--trainer.max_epochs", str(args.epochs)] if args.epochs else []
     rows = {
         name: [fit_and_test(args.data_dir, seed, extra + epochs) for seed in args.seeds]

@@ -44,8 +44,14 @@ def test_names_benchmark_prints_recipe_baselines_and_majority(names_folder: Path
         assert len(rows) == 2 and all(0 <= float(r.split("|")[2]) <= 1 for r in rows), out
 
 
+def test_names_benchmark_runs_only_the_variants_asked_for(names_folder: Path, capsys) -> None:
+    main(["names", "--data-dir", str(names_folder), "--seeds", "0", "--epochs", "1", "--variants", "cased"])
+    out = capsys.readouterr().out
+    assert out.count("recipe, letters with case") == 2 and "recipe (configs" not in out, out
+
+
 def test_names_benchmark_scores_one_fit_at_each_adjustment_strength(names_folder: Path, capsys) -> None:
-    main(["names", "--data-dir", str(names_folder), "--seeds", "0", "--epochs", "1", "--skip-baselines",
+    main(["names", "--data-dir", str(names_folder), "--seeds", "0", "--epochs", "1", "--variants", "recipe",
           "--adjustments", "0", "1"])  # fmt: skip
     out = capsys.readouterr().out.split("logit adjustment of one fit per seed")[1]
     rows = [line.split("|") for line in out.splitlines() if line.count("|") == 2]
