@@ -108,9 +108,9 @@ class NamesDataModule(GlobalBatchSize, ResumableTraining, pl.LightningDataModule
         num_workers: loader worker processes.
         predict_file: a text file of names (one a line) to classify with ``predict``.
         predict_names: names to classify with ``predict`` (used when ``predict_file`` is not given).
-        lowercase: fold letter case when encoding (after the split, which stays the course's spellings):
-            the model reads 31 characters instead of 57, and ``K`` at the start of a name is the ``k``
-            it sees inside names.
+        lowercase: fold letter case when encoding: the model reads 31 characters instead of 57, and ``K``
+            at the start of a name is the ``k`` it sees inside names. The split is the same either way (it
+            keeps spellings that differ only in case together).
     """
 
     def __init__(

@@ -29,5 +29,6 @@ def test_names_recipe_on_the_leakage_free_split(run_cli, tmp_path: Path) -> None
     shared_data("names")  # the embedded copy is used; this only keeps the test with the other real-data ones
     metrics = _fit_then_test(run_cli, tmp_path, "names_rnn.yaml", "--trainer.callbacks", "[]")
     assert metrics["test/acc"] >= 0.80, metrics
-    # Measured 0.51-0.56 over seeds 0-9; always guessing Russian scores 0.04.
-    assert metrics["test/macro_f1"] >= 0.50, metrics
+    # Measured 0.535-0.568 over seeds 0-9 (the 0.55 target is for their mean: scripts/benchmark.py names);
+    # always guessing Russian scores 0.04.
+    assert metrics["test/macro_f1"] >= 0.52, metrics
