@@ -31,10 +31,6 @@ def fold_to_ascii(text: str) -> str:
     return "".join(c for c in decomposed if unicodedata.category(c) != "Mn" and c in ALPHABET)
 
 
-def encode(name: str, alphabet: str = ALPHABET) -> torch.Tensor:
-    return torch.tensor([alphabet.index(c) + 1 for c in name], dtype=torch.long)
-
-
 def read_names(data_dir: Path) -> tuple[list[str], list[NamedSample]]:
     """Languages (sorted) and the distinct (folded name, label) pairs of a folder of ``<Language>.txt``."""
     if not data_dir.is_dir():
@@ -160,8 +156,9 @@ class NamesDataModule(GlobalBatchSize, ResumableTraining, pl.LightningDataModule
         return len(self.alphabet) + 1
 
     def tokens(self, name: str) -> torch.Tensor:
-        """Letter indices of a folded name."""
-        return encode(name.lower() if self.lowercase else name, self.alphabet)
+        """Indices in ``alphabet`` (from 1; 0 pads) of a name's letters, folded to ASCII beforehand."""
+        letters = name.lower() if self.lowercase else name
+        return torch.tensor([self.alphabet.index(c) + 1 for c in letters], dtype=torch.long)
 
     @property
     def class_counts(self) -> list[int]:
