@@ -154,6 +154,10 @@ class ImageFolderDataModule(GlobalBatchSize, ResumableTraining, pl.LightningData
             self._fixed_class_names = self._scan().class_names
         return self._fixed_class_names
 
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
     def _scan(self):
         return scan_image_folder(self.data_dir, self._fixed_class_names, allow_flat=self.allow_flat)
 

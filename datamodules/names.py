@@ -147,6 +147,10 @@ class NamesDataModule(GlobalBatchSize, ResumableTraining, pl.LightningDataModule
         return list(self._class_names or [])
 
     @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    @property
     def alphabet(self) -> str:
         """The characters the model reads, in index order (index 0 pads)."""
         return LOWERCASE_ALPHABET if self.lowercase else ALPHABET

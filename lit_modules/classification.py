@@ -1,4 +1,4 @@
-"""What every classifier shares: loss, per-stage torchmetrics, optimizer and scheduler from the config."""
+"""What every classifier shares: its network, loss, per-stage torchmetrics, optimizer and scheduler."""
 
 from __future__ import annotations
 
@@ -12,14 +12,18 @@ from torch import nn
 from torchmetrics import MetricCollection
 from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
 
+from lit_modules.optim import optimizer_config
+
 
 class ClassificationTask(pl.LightningModule):
-    """Base of the classifiers. Subclasses build the network and implement ``forward(inputs)``.
+    """Base of the classifiers: ``net`` maps a batch's inputs to class logits; the task trains and scores it.
 
     Batches are ``(inputs, targets)``; for prediction the targets are the inputs' indices. Logs
     ``{train,val,test}/loss``, ``/acc`` (micro) and ``/macro_f1``.
 
     Args:
+        net: the network (``class_path`` and ``init_args`` in the config; ``num_classes`` is linked from the
+            data module).
         class_names: label order, linked from the data module.
         optimizer: any ``torch.optim`` optimizer (class path and init args in the config).
         scheduler: any ``torch.optim.lr_scheduler`` scheduler, or none; ``ReduceLROnPlateau`` watches
@@ -29,6 +33,7 @@ class ClassificationTask(pl.LightningModule):
 
     def __init__(
         self,
+        net: nn.Module,
         class_names: list[str],
         optimizer: OptimizerCallable = torch.optim.Adam,
         scheduler: LRSchedulerCallable | None = None,
@@ -37,6 +42,7 @@ class ClassificationTask(pl.LightningModule):
         super().__init__()
         if len(class_names) < 2:
             raise ValueError(f"A classifier needs at least 2 classes, got class_names={class_names}.")
+        self.net = net
         self.class_names = list(class_names)
         self.optimizer_factory = optimizer
         self.scheduler_factory = scheduler
@@ -52,6 +58,9 @@ class ClassificationTask(pl.LightningModule):
     @property
     def num_classes(self) -> int:
         return len(self.class_names)
+
+    def forward(self, inputs: Any) -> torch.Tensor:
+        return self.net(inputs)
 
     def logits_and_loss(self, inputs: Any, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The logits the metrics score and the loss to minimise; a model of several members overrides it."""
@@ -106,11 +115,4 @@ class ClassificationTask(pl.LightningModule):
         return [p for p in self.parameters() if p.requires_grad]
 
     def configure_optimizers(self) -> Any:
-        optimizer = self.optimizer_factory(self.parameter_groups())
-        if self.scheduler_factory is None:
-            return optimizer
-        scheduler = self.scheduler_factory(optimizer)
-        config: dict[str, Any] = {"scheduler": scheduler}
-        if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
-            config["monitor"] = getattr(scheduler, "monitor", "val/loss")
-        return {"optimizer": optimizer, "lr_scheduler": config}
+        return optimizer_config(self.optimizer_factory, self.scheduler_factory, self.parameter_groups())

@@ -1,57 +1,65 @@
-"""The ``hello-lightning`` command: a LightningCLI whose YAML picks the task's model and data."""
+"""The ``hello-lightning`` command: a LightningCLI whose YAML picks the task's model, network and data."""
 
 from __future__ import annotations
 
 import atexit
+import json
 import os
-import re
-import tempfile
-from collections.abc import Iterator
+import sys
 from copy import deepcopy
 from pathlib import Path
 from typing import Any
 
 import lightning.pytorch as pl
-import torch
 import torch.distributed as dist
-from lightning.pytorch.callbacks import ModelCheckpoint
+from jsonargparse import Namespace
+from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.cli import ArgsType, LightningArgumentParser, LightningCLI
-from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_info
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from lit_modules.callbacks import FiniteLoss, Interruption, MetricsJson, PredictionCsv
-from lit_modules.nets.loading import weight_mismatches
+from lit_modules.config_checks import checkpoint_misfit, non_positive_settings, unwritable
+from lit_modules.runs import CHECKPOINT_WORDS, newest_checkpoint, snake_case, version_of_checkpoint
 
 # Lightning's own use of jsonargparse triggers deprecation notices a user can do nothing about.
 os.environ.setdefault("JSONARGPARSE_DEPRECATION_WARNINGS", "off")
 
-# Values the data decides, linked to the model when the data module has them. Each name must mean the same
-# to every model that can meet such data: a model taking **kwargs receives every link whose source exists.
-DATA_TO_MODEL_LINKS = ("class_names", "class_counts", "vocab_size", "image_shape")
-CHECKPOINT_WORDS = ("best", "last")
-# A model's init argument naming pretrained weights to start from (e.g. FinetuneClassifier's). When
-# --ckpt_path supplies every weight it is not loaded, so a finetuned run is tested or resumed offline.
-STARTING_WEIGHTS = "weights"
-# Settings that must be positive wherever they appear in a config (e.g. an optimizer's init_args.lr).
-POSITIVE_KEYS = re.compile(r"lr|learning_rate|max_lr|batch_size")  # min_lr and eta_min may be 0
+# Values the data decides, linked into the model: (data module attribute, model argument). A link applies
+# when the data module has the attribute, so a data module offers only what its task's model takes.
+DATA_TO_MODEL = (
+    ("class_names", "model.init_args.class_names"),
+    ("class_counts", "model.init_args.class_counts"),
+    ("num_classes", "model.init_args.net.init_args.num_classes"),
+    ("vocab_size", "model.init_args.net.init_args.vocab_size"),
+    ("image_shape", "model.init_args.generator.init_args.image_shape"),
+    ("image_shape", "model.init_args.discriminator.init_args.image_shape"),
+)
+DEFAULT_LOGGER = "lightning.pytorch.loggers.TensorBoardLogger"
 EXIT_INTERRUPTED = 1
+NULLS = ("null", "None")
 
 
-def _leaves(config: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
-    """``(dotted.key, value)`` for every value in a nested config."""
-    if isinstance(config, dict):
-        for key, value in config.items():
-            yield from _leaves(value, f"{prefix}{key}.")
-    elif isinstance(config, list):
-        for i, value in enumerate(config):
-            yield from _leaves(value, f"{prefix}{i}.")
-    else:
-        yield prefix[:-1], config
+def nested_nulls_as_json(args: list[str]) -> list[str]:
+    """``--model.net.init_args.weights null`` -> ``--model.net '{"init_args": {"weights": null}}'``.
 
-
-def _snake_case(name: str) -> str:
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+    jsonargparse (4.53) reads ``null`` in a flag nested inside a class's ``init_args`` as the text "None"
+    (or rejects it for ``int | None``); the same value given as JSON for the class is read right.
+    """
+    rewritten: list[str] = []
+    pending = list(args)
+    while pending:
+        arg = pending.pop(0)
+        flag, eq, value = arg.partition("=")
+        if not eq and pending and ".init_args." in flag and pending[0] in NULLS:
+            value = pending.pop(0)
+        if ".init_args." in flag and flag.startswith("--") and value in NULLS:
+            owner, name = flag.rsplit(".init_args.", 1)
+            if "." not in name:
+                rewritten += [owner, json.dumps({"init_args": {name: None}})]
+                continue
+        rewritten += [arg, value] if not eq and value else [arg]
+    return rewritten
 
 
 class HelloCLI(LightningCLI):
@@ -61,8 +69,9 @@ class HelloCLI(LightningCLI):
       ``config.yaml``, ``checkpoints/best.ckpt`` and ``last.ckpt``, ``metrics.json``).
     - ``--ckpt_path best`` or ``last``: the newest such checkpoint of this task; the command then writes
       into that run's folder, so ``test`` numbers land next to the ``fit`` ones.
-    - ``--checkpoint.*``, ``--metrics_json.*``, ``--predictions.*``: the always-on callbacks, with
-      ``Interruption`` (Ctrl-C/SIGTERM save ``last.ckpt``) and ``FiniteLoss`` (stop at a NaN loss).
+    - Always on, each configurable by its flags: ``--checkpoint.*``, ``--lr_monitor.*``,
+      ``--metrics_json.*``, ``--predictions.*``, ``Interruption`` (Ctrl-C/SIGTERM save ``last.ckpt``) and
+      ``FiniteLoss`` (stop at a NaN loss). The TensorBoard logger is the default ``--trainer.logger``.
     - Checked before anything is built: positive learning rates and batch sizes, a writable run folder,
       and (before running) that a ``--ckpt_path`` fits the configured model, which wins over the
       checkpoint's saved settings.
@@ -100,12 +109,14 @@ class HelloCLI(LightningCLI):
                 "checkpoint.auto_insert_metric_name": False,
             }
         )
+        parser.add_lightning_class_args(LearningRateMonitor, "lr_monitor")
+        parser.set_defaults({"lr_monitor.logging_interval": "epoch"})
         parser.add_lightning_class_args(MetricsJson, "metrics_json")
         parser.add_lightning_class_args(PredictionCsv, "predictions")
         parser.add_lightning_class_args(Interruption, "interruption")
         parser.add_lightning_class_args(FiniteLoss, "finite_loss")
-        for key in DATA_TO_MODEL_LINKS:
-            parser.link_arguments(f"data.{key}", f"model.init_args.{key}", apply_on="instantiate")
+        for source, target in DATA_TO_MODEL:
+            parser.link_arguments(f"data.{source}", target, apply_on="instantiate")
 
     # -- where a run lives -------------------------------------------------------------------------------
     @property
@@ -118,91 +129,80 @@ class HelloCLI(LightningCLI):
         if config.get("name"):
             return config.name
         model_class = str(config.model.class_path) if config.get("model") else "model"
-        return _snake_case(model_class.rsplit(".", 1)[-1])
+        return snake_case(model_class.rsplit(".", 1)[-1])
 
     @property
     def task_dir(self) -> Path:
         return Path(self.subcommand_config.trainer.default_root_dir) / self.task_name
 
-    def _newest_checkpoint(self, word: str) -> Path:
-        """``best``/``last`` -> the file in the highest ``version_<n>`` of this task that has it."""
-        runs = sorted(
-            (int(m.group(1)), d)
-            for d in self.task_dir.glob("version_*")
-            if (m := re.fullmatch(r"version_(\d+)", d.name))
-        )
-        for _, run in reversed(runs):
-            if (run / "checkpoints" / f"{word}.ckpt").is_file():
-                return run / "checkpoints" / f"{word}.ckpt"
-        self.parser.error(
-            f"--ckpt_path {word}: no {word}.ckpt under {self.task_dir}/version_*/checkpoints/. "
-            f"Train first (hello-lightning fit --config ...), or pass a checkpoint file."
-        )
-        raise AssertionError("unreachable")
-
     def parse_arguments(self, parser: LightningArgumentParser, args: ArgsType) -> None:
-        super().parse_arguments(parser, args)
+        if isinstance(args, dict | Namespace):
+            self.config = parser.parse_object(args)
+        else:
+            self.config = parser.parse_args(
+                nested_nulls_as_json(sys.argv[1:] if args is None else list(args))
+            )
         config = self.subcommand_config
         ckpt_path = config.get("ckpt_path")
         if ckpt_path in CHECKPOINT_WORDS:
-            ckpt_path = str(self._newest_checkpoint(ckpt_path))
-            config.ckpt_path = ckpt_path
+            found = newest_checkpoint(self.task_dir, ckpt_path)
+            if found is None:
+                self.parser.error(
+                    f"--ckpt_path {ckpt_path}: no {ckpt_path}.ckpt under "
+                    f"{self.task_dir}/version_*/checkpoints/. "
+                    "Train first (hello-lightning fit --config ...), or pass a checkpoint file."
+                )
+            ckpt_path = config.ckpt_path = str(found)
         if ckpt_path:
-            run_dir = Path(ckpt_path).resolve().parent.parent
-            if run_dir.parent == self.task_dir.resolve() and (
-                m := re.fullmatch(r"version_(\d+)", run_dir.name)
-            ):
-                self.run_version = int(m.group(1))
+            self.run_version = version_of_checkpoint(ckpt_path, self.task_dir)
         # LightningCLI next replaces the model settings by those saved in the checkpoint, silently dropping
         # the config's edits; the config is kept instead, and a checkpoint that cannot apply is named.
         self._configured_model = deepcopy(config.get("model")) if ckpt_path else None
 
-    # -- checks before anything runs ------------------------------------------------------------------
+    # -- before anything is built --------------------------------------------------------------------------
     def before_instantiate_classes(self) -> None:
         config = self.subcommand_config
         if self._configured_model is not None:
             config.model = self._configured_model
-            init_args = config.model.get("init_args")
-            if init_args is not None and init_args.get(STARTING_WEIGHTS):
-                init_args[STARTING_WEIGHTS] = None
-        for key, value in _leaves(config.as_dict()):
-            name = key.rsplit(".", 1)[-1]
-            if POSITIVE_KEYS.fullmatch(name) and isinstance(value, int | float) and value <= 0:
-                self.parser.error(f"--{key} must be positive, got {value}.")
-        self._check_writable(Path(config.trainer.default_root_dir))
+        problems = non_positive_settings(config.as_dict())
+        problems += filter(None, [unwritable(Path(config.trainer.default_root_dir))])
+        if problems:
+            self.parser.error("\n".join(problems))
+        self._place_logger(config.trainer)
 
-    def _check_writable(self, folder: Path) -> None:
-        """Fail now, not after hours of training, when the run folder cannot be written."""
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-            tempfile.TemporaryFile(dir=folder).close()
-        except OSError as err:
-            self.parser.error(
-                f"--trainer.default_root_dir {folder} cannot be written ({err.strerror or err}). "
-                "Pick a folder you can write to."
+    def _place_logger(self, trainer: Namespace) -> None:
+        """TensorBoard unless the config names loggers; each one writes into this run's folder."""
+        if trainer.logger in (None, True):
+            trainer.logger = Namespace(
+                class_path=DEFAULT_LOGGER, init_args=Namespace(default_hp_metric=False)
             )
+        loggers = trainer.logger if isinstance(trainer.logger, list) else [trainer.logger]
+        for logger in loggers:
+            if isinstance(logger, Namespace) and logger.get("init_args") is not None:
+                run = {
+                    "save_dir": trainer.default_root_dir,
+                    "name": self.task_name,
+                    "version": self.run_version,
+                }
+                for key, value in run.items():
+                    if key in logger.init_args or logger.class_path == DEFAULT_LOGGER:
+                        logger.init_args[key] = value
+
+    def _dump_config(self) -> None:
+        """Lightning (2.6) records linked values under ``<argument>.init_args`` in the module's saved
+        hyperparameters and fails where a network's every argument is linked (no ``init_args`` at all)."""
+        super()._dump_config()
+        model_args = self.config_dump.get("model", {}).get("init_args", {})
+        for value in model_args.values():
+            if isinstance(value, dict) and "class_path" in value:
+                value.setdefault("init_args", {})
 
     def _check_checkpoint_fits(self) -> None:
-        """A checkpoint from another network or class count: name the mismatch, not a shape traceback."""
         ckpt_path = self.subcommand_config.get("ckpt_path")
-        if not ckpt_path or not Path(ckpt_path).is_file():
-            return
-        checkpoint = torch.load(ckpt_path, map_location="cpu", mmap=True, weights_only=False)
-        problems = weight_mismatches(self.model.state_dict(), checkpoint.get("state_dict", {}))
-        if not problems:
-            return
-        saved = checkpoint.get("hyper_parameters", {})
-        changed = [
-            f"{key}: checkpoint {str(saved[key])[:80]}, config {str(value)[:80]}"
-            for key, value in self.model.hparams.items()
-            if key in saved and str(saved[key]) != str(value)
-        ]
-        raise ValueError(
-            f"--ckpt_path {ckpt_path} does not fit the configured model:\n  "
-            + "\n  ".join(changed + problems)
-            + f"\nUse the config it was trained with ({Path(ckpt_path).parent.parent / 'config.yaml'}), "
-            "or start a new run without --ckpt_path."
-        )
+        if ckpt_path and Path(ckpt_path).is_file():
+            problem = checkpoint_misfit(ckpt_path, self.model, self.model.hparams)
+            if problem:
+                raise ValueError(problem)
 
     def before_fit(self) -> None:
         self._check_checkpoint_fits()
@@ -217,21 +217,17 @@ class HelloCLI(LightningCLI):
         self._check_checkpoint_fits()
 
     def instantiate_trainer(self, **kwargs: Any) -> pl.Trainer:
-        trainer_config = self._get(self.config_init, "trainer", default={})
-        if trainer_config.get("logger") in (None, True):
-            kwargs["logger"] = TensorBoardLogger(
-                save_dir=trainer_config["default_root_dir"],
-                name=self.task_name,
-                version=self.run_version,
-                default_hp_metric=False,
-            )
-        return super().instantiate_trainer(**kwargs)
+        trainer = super().instantiate_trainer(**kwargs)
+        if not trainer.loggers:  # --trainer.logger false: nothing to log learning rates to
+            trainer.callbacks = [c for c in trainer.callbacks if not isinstance(c, LearningRateMonitor)]
+        return trainer
 
     def after_fit(self) -> None:
         if self.trainer.log_dir and not self.trainer.fast_dev_run:
+            run = Path(self.trainer.log_dir)
             rank_zero_info(
-                f"Run folder: {self.trainer.log_dir}\n"
-                f"Test its best checkpoint: hello-lightning test --config <this config> --ckpt_path best"
+                f"Run folder: {run}\nTest its best checkpoint: hello-lightning test --config "
+                f"{run / 'config.yaml'} --ckpt_path {run / 'checkpoints' / 'best.ckpt'}"
             )
 
 

@@ -8,6 +8,7 @@ from typing import Any
 import lightning.pytorch as pl
 import torch
 import torch.nn.functional as F
+from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.strategies import DDPStrategy
 from lightning.pytorch.utilities import rank_zero_only, rank_zero_warn
@@ -17,7 +18,9 @@ from torchmetrics.image.kid import KernelInceptionDistance
 from torchvision.utils import make_grid, save_image
 
 from lit_modules.callbacks.run_folder import run_folder
-from lit_modules.nets.dcgan import Discriminator, Generator, RandomFeatures
+from lit_modules.hparams import keep_settings_only
+from lit_modules.nets.dcgan import Generator, RandomFeatures
+from lit_modules.optim import optimizer_config
 
 
 def to_unit_range(images: torch.Tensor) -> torch.Tensor:
@@ -36,14 +39,13 @@ class DCGAN(pl.LightningModule):
     ``val/fid`` when ``fid`` is on and the Inception weights can be had.
 
     Args:
-        image_shape: (channels, height, width) of the images, linked from the data module.
-        nz: length of the noise vector.
-        ngf: generator width (channels of its last hidden layer).
-        ndf: discriminator width (channels of its first layer).
-        lr: Adam learning rate of both networks.
-        betas: Adam betas of both networks.
-        lr_step: epochs between learning-rate drops (StepLR), for both networks.
-        lr_gamma: factor of each learning-rate drop.
+        generator: noise ``(N, nz)`` -> images in [-1, 1]; has ``nz``. Its ``image_shape`` is linked from the
+            data module, as the discriminator's.
+        discriminator: images -> one logit each.
+        generator_optimizer, discriminator_optimizer: one optimizer per network (the course: Adam, lr 2e-4,
+            betas (0.5, 0.999)).
+        generator_scheduler, discriminator_scheduler: per-epoch schedulers, or none; stepped by hand, as
+            manual optimization wants.
         real_label: target of real images for the discriminator; 0.9 is one-sided label smoothing.
         noise_seed: seed of the training noise, the sample grid and the validation fakes.
         kid_subsets: random subsets the KID is averaged over.
@@ -55,14 +57,12 @@ class DCGAN(pl.LightningModule):
 
     def __init__(
         self,
-        image_shape: tuple[int, int, int] = (3, 64, 64),
-        nz: int = 100,
-        ngf: int = 64,
-        ndf: int = 64,
-        lr: float = 2e-4,
-        betas: tuple[float, float] = (0.5, 0.999),
-        lr_step: int = 8,
-        lr_gamma: float = 0.1,
+        generator: Generator,
+        discriminator: nn.Module,
+        generator_optimizer: OptimizerCallable = torch.optim.Adam,
+        discriminator_optimizer: OptimizerCallable = torch.optim.Adam,
+        generator_scheduler: LRSchedulerCallable | None = None,
+        discriminator_scheduler: LRSchedulerCallable | None = None,
         real_label: float = 1.0,
         noise_seed: int = 0,
         kid_subsets: int = 50,
@@ -71,19 +71,20 @@ class DCGAN(pl.LightningModule):
         compile: bool = False,
     ) -> None:
         super().__init__()
-        channels, height, width = image_shape
-        if height != width:
-            raise ValueError(f"DCGAN makes square images; got image_shape={tuple(image_shape)}.")
         if not 0.5 < real_label <= 1.0:
             raise ValueError(f"--model.real_label must be in (0.5, 1], got {real_label}.")
         self.save_hyperparameters()
+        keep_settings_only(self)
         self.automatic_optimization = False
-        self.generator = Generator(nz, ngf, height, channels)
-        self.discriminator = Discriminator(ndf, height, channels)
+        self.generator, self.discriminator = generator, discriminator
+        self.optimizer_factories = {
+            "discriminator": (discriminator_optimizer, discriminator_scheduler),
+            "generator": (generator_optimizer, generator_scheduler),
+        }
         if compile:
             self.generator.compile()
             self.discriminator.compile()
-        self.features = RandomFeatures(channels)
+        self.features = RandomFeatures(generator.image_shape[0])
         with warnings.catch_warnings():  # "saves all features": a few hundred numbers per image here
             warnings.simplefilter("ignore", UserWarning)
             # Features are extracted once per batch by self.features and fed in; hence the identity.
@@ -97,7 +98,7 @@ class DCGAN(pl.LightningModule):
     # -- sampling ------------------------------------------------------------------------------------
     def noise(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         device = generator.device if generator is not None else self.device
-        return torch.randn(n, self.hparams.nz, generator=generator, device=device)
+        return torch.randn(n, self.generator.nz, generator=generator, device=device)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         """Noise ``(N, nz)`` -> images in [-1, 1]."""
@@ -126,13 +127,11 @@ class DCGAN(pl.LightningModule):
 
     # -- training ------------------------------------------------------------------------------------
     def configure_optimizers(self) -> Any:
-        hp = self.hparams
-        optimizers = [
-            torch.optim.Adam(net.parameters(), lr=hp.lr, betas=tuple(hp.betas))
-            for net in (self.discriminator, self.generator)
+        """The discriminator's optimizer first, then the generator's, each with its scheduler if any."""
+        return [
+            optimizer_config(optimizer, scheduler, getattr(self, name).parameters())
+            for name, (optimizer, scheduler) in self.optimizer_factories.items()
         ]
-        schedulers = [torch.optim.lr_scheduler.StepLR(o, hp.lr_step, hp.lr_gamma) for o in optimizers]
-        return optimizers, schedulers
 
     def setup(self, stage: str) -> None:
         # Under DDP each backward of a step leaves one network without gradients (the discriminator step
@@ -145,7 +144,8 @@ class DCGAN(pl.LightningModule):
     def on_train_epoch_start(self) -> None:
         # Manual optimization steps schedulers by hand. Stepping up to the epoch number (not once per epoch
         # end) keeps the rate right whichever point of an epoch a resumed checkpoint was saved at.
-        for scheduler in self.lr_schedulers():
+        schedulers = self.lr_schedulers()
+        for scheduler in schedulers if isinstance(schedulers, list) else filter(None, [schedulers]):
             while scheduler.last_epoch < self.current_epoch:
                 scheduler.step()
 

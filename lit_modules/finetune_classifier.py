@@ -1,4 +1,4 @@
-"""Transfer learning: a torchvision backbone with a new head, and the course's ways of freezing it."""
+"""Transfer learning: the course's ways of freezing a pretrained backbone under a new head."""
 
 from __future__ import annotations
 
@@ -12,13 +12,17 @@ from torch import nn
 
 from lit_modules.callbacks.gradual_unfreezing import GradualUnfreezing
 from lit_modules.classification import ClassificationTask
-from lit_modules.nets.backbone import build_classifier, head_name, load_weights
+from lit_modules.hparams import keep_settings_only
+from lit_modules.nets.torchvision_classifier import TorchvisionClassifier
 
 Strategy = Literal["none", "frozen", "zero_lr", "discriminative", "gradual"]
 
 
 class FinetuneClassifier(ClassificationTask):
-    """Finetune any torchvision classification model (``resnet18``, ``mobilenet_v3_small``, ...).
+    """Finetune a ``TorchvisionClassifier`` (``resnet18``, ``mobilenet_v3_small``...) from starting weights.
+
+    The network's starting weights load when a fit starts from scratch; a run restored with ``--ckpt_path``
+    takes every weight from the checkpoint, so testing or resuming a finetuned run needs no download.
 
     Strategies (what trains besides the new head):
         ``none``: everything. ``frozen``: nothing, the backbone has ``requires_grad=False``.
@@ -28,55 +32,43 @@ class FinetuneClassifier(ClassificationTask):
         stage with the head's current rate times ``backbone_lr_factor``.
 
     Args:
-        class_names: label order, linked from the data module.
-        backbone: a name ``torchvision.models.get_model`` knows; its head is rebuilt for the classes.
-        weights: ``None`` (random init), a torchvision weights name (``ResNet18_Weights.IMAGENET1K_V1``,
-            needs internet once), or a ``.pth``/``.pt``/``.ckpt`` file (see ``lit_modules.nets.backbone``).
+        net: the model, its new head and its starting weights (``--model.net.init_args.name``, ``weights``).
         strategy: see above.
         backbone_lr_factor: backbone learning rate relative to the head's, for discriminative and gradual.
         unfreeze_at_epochs: epochs at which gradual unfreezing adds the next stage of blocks.
         train_frozen_bn: let BatchNorm layers of a frozen (or zero-lr) backbone update their running
             statistics; by default they stay in eval mode, so the statistics the weights came with are kept.
-        **kwargs: see ``ClassificationTask`` (optimizer, scheduler, loss).
+        **kwargs: see ``ClassificationTask`` (class names, optimizer, scheduler, loss).
     """
 
     def __init__(
         self,
-        class_names: list[str],
-        backbone: str = "resnet18",
-        weights: str | None = None,
+        net: TorchvisionClassifier,
         strategy: Strategy = "zero_lr",
         backbone_lr_factor: float = 0.1,
         unfreeze_at_epochs: list[int] | None = None,
         train_frozen_bn: bool = False,
         **kwargs: Any,
     ) -> None:
-        super().__init__(class_names=class_names, **kwargs)
+        super().__init__(net=net, **kwargs)
         self.save_hyperparameters()
+        keep_settings_only(self)
         if strategy == "gradual" and not unfreeze_at_epochs:
             raise ValueError("strategy gradual needs --model.init_args.unfreeze_at_epochs, e.g. [3, 6].")
         self.strategy = strategy
         self.backbone_lr_factor = backbone_lr_factor
         self.unfreeze_at_epochs = unfreeze_at_epochs
         self.train_frozen_bn = train_frozen_bn
-        self.net = build_classifier(backbone, self.num_classes)
-        self.head_name = head_name(self.net, self.num_classes)
-        if weights:
-            rank_zero_info(load_weights(self.net, weights, backbone, self.head_name).message())
+        self.starting_weights_loaded = False
         if strategy == "frozen":
-            for block in self.backbone_modules():
+            for block in self.net.backbone_blocks():
                 block.requires_grad_(False)
 
-    def backbone_modules(self) -> list[nn.Module]:
-        """The network's top-level blocks except the head, in forward order."""
-        return [m for name, m in self.net.named_children() if name != self.head_name]
-
-    @property
-    def head(self) -> nn.Module:
-        return getattr(self.net, self.head_name)
-
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return self.net(images)
+    def on_fit_start(self) -> None:
+        # A resumed run's checkpoint holds every weight; a second fit of this module goes on from where it is.
+        if self.trainer.ckpt_path is None and not self.starting_weights_loaded:
+            rank_zero_info(self.net.load_starting_weights())
+            self.starting_weights_loaded = True
 
     def _base_lr(self) -> float:
         """The learning rate the configured optimizer gives a param group by default."""
@@ -87,8 +79,8 @@ class FinetuneClassifier(ClassificationTask):
         if self.strategy not in ("zero_lr", "discriminative"):
             return super().parameter_groups()
         lr = 0.0 if self.strategy == "zero_lr" else self._base_lr() * self.backbone_lr_factor
-        backbone = [p for block in self.backbone_modules() for p in block.parameters()]
-        return [{"params": list(self.head.parameters())}, {"params": backbone, "lr": lr}]
+        backbone = [p for block in self.net.backbone_blocks() for p in block.parameters()]
+        return [{"params": list(self.net.head.parameters())}, {"params": backbone, "lr": lr}]
 
     def configure_callbacks(self) -> list[Callback]:
         if self.strategy != "gradual":
@@ -99,7 +91,7 @@ class FinetuneClassifier(ClassificationTask):
         """Training mode, except BatchNorm layers that do not learn keep their running statistics."""
         super().train(mode)
         if mode and not self.train_frozen_bn:
-            for block in self.backbone_modules():
+            for block in self.net.backbone_blocks():
                 for layer in block.modules():
                     frozen = self.strategy == "zero_lr" or not any(
                         p.requires_grad for p in layer.parameters()

@@ -2,22 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import torch
 from torch import nn
 
 from lit_modules.classification import ClassificationTask
+from lit_modules.hparams import keep_settings_only
 from lit_modules.nets.init import InitScheme, initialize
 
 
 class ImageClassifier(ClassificationTask):
-    """Classify images with ``net(num_classes)``, e.g. ``lit_modules.nets.LeNet`` or ``SmallCNN``.
+    """Classify images with ``net``: ``lit_modules.nets.LeNet``, ``SmallCNN``, ``torchvision.models.AlexNet``.
 
     Args:
-        net: the network's class path and init args, minus ``num_classes`` (filled from the data).
-        init: weight initialisation scheme for conv and linear layers.
+        net: the network; its ``num_classes`` is linked from the data module.
+        init: weight initialisation scheme for its conv and linear layers.
         channels_last: keep activations in NHWC memory format (faster convolutions on GPUs).
         compile: compile the network with ``torch.compile`` (``nn.Module.compile``: parameter names, and so
             checkpoints, stay the same). The first steps are slower while it compiles.
@@ -26,15 +26,15 @@ class ImageClassifier(ClassificationTask):
 
     def __init__(
         self,
-        net: Callable[[int], nn.Module],
+        net: nn.Module,
         init: InitScheme = "default",
         channels_last: bool = False,
         compile: bool = False,
         **kwargs: Any,
     ) -> None:
-        super().__init__(**kwargs)
+        super().__init__(net=initialize(net, init), **kwargs)
         self.save_hyperparameters()
-        self.net = initialize(net(self.num_classes), init)
+        keep_settings_only(self)
         self.channels_last = channels_last
         if channels_last:
             self.net = self.net.to(memory_format=torch.channels_last)

@@ -1,8 +1,7 @@
-"""Surname -> language with a character-level RNN."""
+"""Surname -> language: the training policy against heavily skewed classes."""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import Any, Literal
 
@@ -10,8 +9,8 @@ import torch
 from torch import nn
 
 from lit_modules.classification import ClassificationTask
-from lit_modules.nets.char_rnn import CONV_WIDTHS, CharRNN
-from lit_modules.nets.ngram_bag import NgramBag
+from lit_modules.hparams import keep_settings_only
+from lit_modules.nets.char_ensemble import average_probabilities
 
 
 def class_weights(
@@ -31,27 +30,16 @@ def prior_offsets(counts: Sequence[int], strength: float) -> torch.Tensor:
     return -strength * (prior / prior.sum()).log()
 
 
-def average_probabilities(member_logits: Sequence[torch.Tensor]) -> torch.Tensor:
-    """Logits whose softmax is the members' mean probability (a deep ensemble's prediction)."""
-    if len(member_logits) == 1:
-        return member_logits[0]
-    log_probs = torch.stack([logits.log_softmax(dim=-1) for logits in member_logits])
-    return log_probs.logsumexp(dim=0) - math.log(len(member_logits))
-
-
 class NameClassifier(ClassificationTask):
     """Classify padded character sequences (with their lengths) by language.
 
+    The network takes ``(tokens, lengths)``: ``lit_modules.nets.CharRNN``, or ``CharEnsemble`` (an RNN and
+    an n-gram bag), whose members each learn from their own loss in training (their mean), so each stays
+    a whole model.
+
     Args:
-        vocab_size: alphabet size plus padding, linked from the data module.
+        net: the network; ``vocab_size`` and ``num_classes`` are linked from the data module.
         class_counts: training samples per class, linked from the data module (for class weighting).
-        cell, hidden_size, num_layers, bidirectional, embedding_dim, dropout, pooling, conv_channels,
-            conv_widths: see ``CharRNN``; ``embedding_dim: null`` feeds one-hot letters as the course does,
-            ``conv_channels: 0`` leaves the RNN alone, without the convolutional n-gram branch.
-        ngram_bag_dim, ngram_max_n, ngram_buckets: a second member, ``NgramBag`` (embedding size, longest
-            n-gram, hash buckets), trained beside the RNN on the same batches, each with its own loss; the
-            prediction is the mean of their probabilities. The bag shares ``dropout``; ``ngram_bag_dim: 0``
-            leaves the RNN alone.
         class_weighting: weight the loss against class skew.
         label_smoothing: cross-entropy label smoothing.
         logit_adjustment: post-hoc logit adjustment (Menon et al., 2021). Outside training, the logits get
@@ -64,20 +52,8 @@ class NameClassifier(ClassificationTask):
 
     def __init__(
         self,
-        vocab_size: int,
+        net: nn.Module,
         class_counts: list[int] | None = None,
-        cell: Literal["rnn", "gru", "lstm"] = "gru",
-        hidden_size: int = 128,
-        num_layers: int = 1,
-        bidirectional: bool = False,
-        embedding_dim: int | None = None,
-        dropout: float = 0.0,
-        pooling: Literal["last", "max"] = "last",
-        conv_channels: int = 0,
-        conv_widths: tuple[int, ...] = CONV_WIDTHS,
-        ngram_bag_dim: int = 0,
-        ngram_max_n: int = 4,
-        ngram_buckets: int = 2**14,
         class_weighting: Literal["none", "inverse", "sqrt_inverse"] = "none",
         label_smoothing: float = 0.0,
         logit_adjustment: float = 0.0,
@@ -88,39 +64,21 @@ class NameClassifier(ClassificationTask):
         if logit_adjustment and not class_counts:
             raise ValueError("logit_adjustment needs class_counts (linked from the data module).")
         weights = class_weights(class_counts or [], class_weighting)
-        super().__init__(loss=nn.CrossEntropyLoss(weight=weights, label_smoothing=label_smoothing), **kwargs)
+        loss = nn.CrossEntropyLoss(weight=weights, label_smoothing=label_smoothing)
+        super().__init__(net=net, loss=loss, **kwargs)
         self.save_hyperparameters()
-        self.net = CharRNN(
-            vocab_size,
-            self.num_classes,
-            cell=cell,
-            hidden_size=hidden_size,
-            num_layers=num_layers,
-            bidirectional=bidirectional,
-            embedding_dim=embedding_dim,
-            dropout=dropout,
-            pooling=pooling,
-            conv_channels=conv_channels,
-            conv_widths=conv_widths,
-        )
-        self.ngram_bag = (
-            NgramBag(vocab_size, self.num_classes, ngram_bag_dim, ngram_max_n, ngram_buckets, dropout)
-            if ngram_bag_dim
-            else None
-        )
+        keep_settings_only(self)
         offsets = prior_offsets(class_counts, logit_adjustment) if logit_adjustment else torch.zeros(())
         self.register_buffer("logit_offsets", offsets, persistent=False)
 
     def member_logits(self, inputs: tuple[torch.Tensor, torch.Tensor]) -> list[torch.Tensor]:
-        """Each member's logits: the RNN's, then the n-gram bag's when there is one."""
-        tokens, lengths = inputs
-        members = [self.net(tokens, lengths)]
-        if self.ngram_bag is not None:
-            members.append(self.ngram_bag(tokens, lengths))
-        return members
+        """Each member's logits where the network is an ensemble; else the network's own."""
+        if hasattr(self.net, "member_logits"):
+            return self.net.member_logits(*inputs)
+        return [self.net(*inputs)]
 
     def forward(self, inputs: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
-        logits = average_probabilities(self.member_logits(inputs))
+        logits = self.net(*inputs)
         return logits if self.training else logits + self.logit_offsets
 
     def logits_and_loss(

@@ -11,13 +11,10 @@ from __future__ import annotations
 
 import argparse
 import math
-import sys
 from pathlib import Path
 
 import torch
 from torchvision.utils import save_image
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repository root
 
 from lit_modules.dcgan import DCGAN
 

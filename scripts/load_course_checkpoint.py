@@ -1,6 +1,6 @@
 """Load a weights file saved by a course-style script into a project network, report, and re-save it clean.
 
-    python scripts/load_course_checkpoint.py lenet_course.pkl --net lit_modules.nets.LeNet --num_classes 2 \
+    python scripts/load_course_checkpoint.py lenet_course.pkl --net lit_modules.nets.LeNet --num-classes 2 \
         --output lenet.pt
 
 Accepts plain state dicts, whole pickled models, ``nn.DataParallel`` files (``module.`` names) and checkpoint
@@ -13,14 +13,11 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
-import sys
 from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repository root, for lit_modules
-
-from lit_modules.nets.loading import load_course_weights
+from lit_modules.nets.loading import load_weights
 
 
 def build(class_path: str, num_classes: int, init_args: dict) -> torch.nn.Module:
@@ -34,8 +31,8 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("path", type=Path, help="the weights file")
     parser.add_argument("--net", default="lit_modules.nets.LeNet", help="class path of the project network")
-    parser.add_argument("--num_classes", type=int, default=2)
-    parser.add_argument("--init_args", type=json.loads, default={}, help='e.g. \'{"norm": "batch"}\'')
+    parser.add_argument("--num-classes", type=int, default=2)
+    parser.add_argument("--init-args", type=json.loads, default={}, help='e.g. \'{"norm": "batch"}\'')
     parser.add_argument(
         "--no-strict", dest="strict", action="store_false", help="load what fits, report the rest"
     )
@@ -44,7 +41,7 @@ def main(argv: list[str] | None = None) -> None:
 
     net = build(args.net, args.num_classes, args.init_args)
     try:
-        extras = load_course_weights(net, args.path, strict=args.strict)
+        extras = load_weights(net, args.path, strict=args.strict)
     except (ValueError, FileNotFoundError) as err:
         parser.exit(1, f"error: {err}\n")
     count = sum(p.numel() for p in net.parameters())

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import lightning.pytorch as pl
 import pytest
-import yaml
 from lightning.pytorch.loggers import TensorBoardLogger
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
@@ -41,7 +40,7 @@ def fit(tmp_path: Path, data_dir: Path, callbacks: list[pl.Callback], **trainer_
         log_every_n_steps=1,
         **trainer_args,
     )
-    model = ImageClassifier(net=LeNet, class_names=["1", "100"])
+    model = ImageClassifier(net=LeNet(num_classes=2), class_names=["1", "100"])
     trainer.fit(model, RMBDataModule(data_dir=data_dir, image_size=32, batch_size=8))
     return trainer
 
@@ -123,7 +122,7 @@ def test_layer_paths_are_checked_at_setup(tmp_path: Path, image_folder) -> None:
 
 
 def test_histogram_filters_pick_layers() -> None:
-    model = ImageClassifier(net=LeNet, class_names=["a", "b"])
+    model = ImageClassifier(net=LeNet(num_classes=2), class_names=["a", "b"])
     callback = ParameterHistograms(layer_types=["Linear"], name_pattern=r"classifier\.[15]$")
     callback.setup(None, model, "fit")
     assert list(callback.layers) == ["net.classifier.1", "net.classifier.5"]
@@ -131,24 +130,10 @@ def test_histogram_filters_pick_layers() -> None:
         ParameterHistograms(layer_types=["Conv3d"]).setup(None, model, "fit")
 
 
-def _callbacks(config: Path) -> list[str]:
-    return [
-        c["class_path"] for c in yaml.safe_load(config.read_text()).get("trainer", {}).get("callbacks", [])
-    ]
-
-
-def test_every_config_with_a_scheduler_monitors_the_learning_rate() -> None:
-    for config in sorted((REPO / "configs").glob("*.yaml")):
-        if "scheduler" in str(yaml.safe_load(config.read_text()).get("model")):
-            assert "lightning.pytorch.callbacks.LearningRateMonitor" in _callbacks(config), config.name
-    for overlay in sorted((REPO / "configs" / "views").glob("*.yaml")):  # its list replaces the task's
-        assert "lightning.pytorch.callbacks.LearningRateMonitor" in _callbacks(overlay), overlay.name
-
-
 @pytest.mark.parametrize(
     ("task", "overlay"),
     [("rmb_lenet", "rmb_lenet"), ("cats_dogs", "cats_dogs"), ("ants_bees_finetune", "ants_bees"),
-     ("ants_bees_scratch", "ants_bees"), ("names_rnn", "names_rnn")],
+     ("names_rnn", "names_rnn")],
 )  # fmt: skip
 def test_views_overlay_fits_its_task(task: str, overlay: str, run_cli, tmp_path: Path) -> None:
     config = REPO / "configs" / f"{task}.yaml"

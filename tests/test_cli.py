@@ -58,7 +58,8 @@ def test_data_decides_classes_and_vocabulary(names_folder: Path, run_cli) -> Non
         "fit", "--config", NAMES, "--data.data_dir", str(names_folder), "--trainer.fast_dev_run", "true"
     )
     assert cli.model.class_names == ["Alpha", "Beta", "Gamma"]
-    assert cli.model.net.head.out_features == 3 and cli.model.net.vocab_size == cli.datamodule.vocab_size
+    assert cli.model.net.rnn.head.out_features == 3 and cli.model.net.bag.head.out_features == 3
+    assert cli.model.net.rnn.vocab_size == cli.datamodule.vocab_size
 
 
 def test_overrides_reach_model_data_and_trainer(image_folder, run_cli) -> None:
@@ -112,3 +113,52 @@ def test_a_recipe_runs_on_your_own_classes(image_folder, run_cli) -> None:
     cli = run_cli("fit", "--config", RMB, *data, "--trainer.fast_dev_run", "true")
     assert cli.model.class_names == ["x", "y", "z"] and cli.model.net.classifier[-1].out_features == 3
     assert cli.datamodule.augment is not None  # the recipe's augmentation carried over to the new data class
+
+
+def test_any_network_that_takes_num_classes_plugs_in(image_folder, run_cli) -> None:
+    data = [
+        "--data",
+        "datamodules.ImageFolderDataModule",
+        "--data.data_dir",
+        str(image_folder(["x", "y", "z"])),
+    ]
+    data += ["--data.image_size", "64"]
+    cli = run_cli(
+        "fit", "--config", RMB, *data, "--data.augment", "null", "--model.net", "torchvision.models.AlexNet",
+        "--trainer.fast_dev_run", "true",
+    )  # fmt: skip
+    assert type(cli.model.net).__name__ == "AlexNet" and cli.model.net.classifier[-1].out_features == 3
+
+
+def test_saved_config_shows_the_logger_and_learning_rates_are_logged(image_folder, run_cli, tmp_path) -> None:
+    run_cli("fit", "--config", RMB, "--data.data_dir", str(image_folder()), *QUICK)
+    run = tmp_path / "runs" / "rmb_lenet" / "version_0"
+    saved = yaml.safe_load((run / "config.yaml").read_text())
+    logger = saved["trainer"]["logger"]
+    assert logger["class_path"] == "lightning.pytorch.loggers.TensorBoardLogger"
+    assert (
+        logger["init_args"]["save_dir"] == str(tmp_path / "runs")
+        and logger["init_args"]["name"] == "rmb_lenet"
+    )
+    assert saved["lr_monitor"]["logging_interval"] == "epoch"
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(run)).Reload()
+    assert any(tag.startswith("lr-SGD") for tag in events.Tags()["scalars"])
+
+
+def test_without_a_logger_the_run_still_trains(image_folder, run_cli) -> None:
+    cli = run_cli(
+        "fit", "--config", RMB, "--data.data_dir", str(image_folder()), "--trainer.logger", "false",
+        "--trainer.max_epochs", "1",
+    )  # fmt: skip
+    assert cli.trainer.state.finished and not cli.trainer.loggers
+
+
+def test_null_for_a_network_argument_works_as_a_flag(names_folder: Path, run_cli) -> None:
+    cli = run_cli(
+        "fit", "--config", NAMES, "--data.data_dir", str(names_folder), "--trainer.fast_dev_run", "true",
+        "--model.net.init_args.embedding_dim", "null", "--model.net.init_args.hidden_size=16",
+    )  # fmt: skip
+    rnn = cli.model.net.rnn
+    assert rnn.embedding is None and rnn.rnn.hidden_size == 16 and rnn.rnn.bidirectional  # the rest is kept

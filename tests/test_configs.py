@@ -32,8 +32,10 @@ def synthetic_data_args(config: Path, tmp_path: Path) -> list[str]:
 
 def offline_args(config: Path) -> list[str]:
     """Tests have no internet: a config that downloads pretrained weights starts from random ones instead."""
-    init_args = yaml.safe_load(config.read_text())["model"].get("init_args", {})
-    return ["--model.init_args.weights", "null"] if init_args.get("weights") else []
+    net = yaml.safe_load(config.read_text())["model"].get("init_args", {}).get("net", {})
+    scratch = REPO / "configs" / "variants" / "ants_bees_scratch.yaml"
+    offline = ["--config", str(scratch), "--name", config.stem]  # random weights, the task's run folder
+    return offline if net.get("init_args", {}).get("weights") else []
 
 
 def smoke_args(config: Path, tmp_path: Path) -> list[str]:
@@ -53,3 +55,22 @@ def test_fast_dev_run(config: Path, tmp_path: Path, run_cli) -> None:
     )
     assert cli.trainer.state.finished
     assert cli.trainer.global_step >= 1
+
+
+@pytest.mark.parametrize(
+    ("task", "variant"), [("ants_bees_finetune", "ants_bees_scratch"), ("names_rnn", "names_course")]
+)
+def test_variant_overlays_change_what_they_say(task: str, variant: str, tmp_path: Path, run_cli) -> None:
+    config = REPO / "configs" / f"{task}.yaml"
+    overlay = REPO / "configs" / "variants" / f"{variant}.yaml"
+    cli = run_cli(
+        "fit", "--config", str(config), "--config", str(overlay), "--trainer.fast_dev_run", "true",
+        *synthetic_data_args(config, tmp_path),
+    )  # fmt: skip
+    assert cli.trainer.state.finished
+    if variant == "ants_bees_scratch":
+        assert cli.model.net.weights is None and cli.model.strategy == "none"
+    else:
+        rnn = cli.model.net.rnn
+        assert rnn.embedding is None and not rnn.rnn.bidirectional and cli.model.net.bag is None
+        assert cli.model.scheduler_factory is None and not cli.datamodule.lowercase

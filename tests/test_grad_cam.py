@@ -6,10 +6,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torchvision.models import resnet18
+from torchvision.models import AlexNet, resnet18
 
 from lit_modules.callbacks import grad_cam
-from lit_modules.nets import LeNet, SmallCNN, alexnet
+from lit_modules.nets import LeNet, SmallCNN
 
 
 def normalised(maps: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
@@ -36,7 +36,8 @@ def lenet() -> tuple[nn.Module, nn.Module, nn.Module, nn.Module, int]:
 
 
 def alex() -> tuple[nn.Module, nn.Module, nn.Module, nn.Module, int]:
-    net = alexnet(4)  # features.11 is ReLU(inplace=True): the target's output is overwritten downstream
+    # features.11 is ReLU(inplace=True): the target's output is overwritten downstream
+    net = AlexNet(num_classes=4)
     tail = nn.Sequential(net.features[11:], net.avgpool, nn.Flatten(), net.classifier)
     return net, net.features[10], net.features[:11], tail, 64
 

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from lit_modules.nets import LeNet
-from lit_modules.nets.loading import load_course_weights, match_prefix, read_checkpoint
+from lit_modules.nets.loading import load_weights, match_prefix, read_checkpoint
 from tests.conftest import REPO
 
 
@@ -65,7 +65,7 @@ def test_every_course_form_loads(form: str, tmp_path: Path) -> None:
     }[form]
     net = LeNet(num_classes=2)
     assert not same_weights(net, trained)
-    extras = load_course_weights(net, saved(tmp_path, f"{form}.pkl", payload))
+    extras = load_weights(net, saved(tmp_path, f"{form}.pkl", payload))
     assert same_weights(net, trained)
     if form.endswith("checkpoint"):
         assert extras["epoch"] == 7
@@ -76,7 +76,7 @@ def test_whole_model_of_a_missing_class_loads(tmp_path: Path, monkeypatch: pytes
     with pytest.raises(ModuleNotFoundError):
         torch.load(path, weights_only=False)
     net = LeNet(num_classes=2)
-    load_course_weights(net, path)
+    load_weights(net, path)
     assert same_weights(net, trained)
 
 
@@ -91,7 +91,7 @@ def test_gpu_saved_file_loads_on_cpu(tmp_path: Path, monkeypatch: pytest.MonkeyP
         with pytest.raises(RuntimeError, match="CUDA"):
             torch.load(path, weights_only=True)
     net = LeNet(num_classes=2)
-    load_course_weights(net, path)
+    load_weights(net, path)
     assert same_weights(net, trained)
     assert next(net.parameters()).device.type == "cpu"
 
@@ -101,9 +101,27 @@ def test_other_class_count_is_named(tmp_path: Path) -> None:
     with pytest.raises(
         ValueError, match=r"classifier\.9\.weight: file has shape \(2, 84\), network expects \(3, 84\)"
     ):
-        load_course_weights(LeNet(num_classes=3), path)
-    extras = load_course_weights(LeNet(num_classes=3), path, strict=False)  # a new head on the old body
+        load_weights(LeNet(num_classes=3), path)
+    extras = load_weights(LeNet(num_classes=3), path, strict=False)  # a new head on the old body
     assert len(extras["skipped"]) == 2  # the last layer's weight and bias
+
+
+def test_a_new_head_drops_only_the_replaceable_weights(tmp_path: Path) -> None:
+    """Finetuning: the old body loads, the head that no longer fits is left out and named."""
+    trained = LeNet(num_classes=2)
+    path = saved(tmp_path, "two.pth", {"model_state_dict": trained.state_dict()})
+    net = LeNet(num_classes=3)
+    report = load_weights(net, path, replaceable=["classifier"])
+    assert report["dropped"] == ["classifier.9.bias", "classifier.9.weight"] and "skipped" not in report
+    assert torch.equal(net.features[0].weight, trained.features[0].weight)
+    with pytest.raises(ValueError, match=r"features\.0\.weight: file has shape"):
+        load_weights(LeNet(num_classes=2, in_channels=1), path, replaceable=["classifier"])
+
+
+def test_a_state_dict_in_memory_loads_like_a_file() -> None:
+    trained, net = LeNet(num_classes=2), LeNet(num_classes=2)
+    load_weights(net, {f"module.{k}": v for k, v in trained.state_dict().items()})
+    assert same_weights(net, trained)
 
 
 def test_helpers_alone(tmp_path: Path) -> None:
@@ -121,8 +139,8 @@ def test_script_loads_and_saves(tmp_path: Path) -> None:
     out = tmp_path / "lenet.pt"
     done = subprocess.run(
         [sys.executable, str(REPO / "scripts" / "load_course_checkpoint.py"), str(source),
-         "--net", "lit_modules.nets.LeNet", "--num_classes", "2", "--output", str(out)],
-        capture_output=True, text=True, timeout=60, env={"PYTHONPATH": str(REPO), "PATH": ""},
+         "--net", "lit_modules.nets.LeNet", "--num-classes", "2", "--output", str(out)],
+        capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert "epoch: 3" in done.stdout

@@ -11,7 +11,7 @@ from torch.optim import Optimizer
 
 
 class GradualUnfreezing(BaseFinetuning):
-    """Freeze ``pl_module.backbone_modules()`` before training; unfreeze it from the top in stages.
+    """Freeze ``pl_module.net.backbone_blocks()`` before training; unfreeze it from the top in stages.
 
     With ``unfreeze_at_epochs=[3, 6]`` the upper half of the backbone's blocks joins the optimizer at epoch 3
     and the rest at epoch 6, each as a new param group with the head's current learning rate times
@@ -28,13 +28,13 @@ class GradualUnfreezing(BaseFinetuning):
 
     def stages(self, pl_module: pl.LightningModule) -> list[list[nn.Module]]:
         """The backbone's blocks with parameters, cut into one chunk per stage, the top chunk first."""
-        blocks = [m for m in pl_module.backbone_modules() if any(True for _ in m.parameters())]
+        blocks = [m for m in pl_module.net.backbone_blocks() if any(True for _ in m.parameters())]
         n = len(self.unfreeze_at_epochs)
         bounds = [round(len(blocks) * i / n) for i in range(n + 1)]
         return [blocks[bounds[i] : bounds[i + 1]] for i in reversed(range(n))]
 
     def freeze_before_training(self, pl_module: pl.LightningModule) -> None:
-        for block in pl_module.backbone_modules():
+        for block in pl_module.net.backbone_blocks():
             block.requires_grad_(False)
 
     def finetune_function(self, pl_module: pl.LightningModule, epoch: int, optimizer: Optimizer) -> None:

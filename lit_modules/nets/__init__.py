@@ -1,14 +1,16 @@
 """Plain networks: torch and torchvision only, no Lightning."""
 
-from lit_modules.nets.alexnet import alexnet
+from lit_modules.nets.char_ensemble import CharEnsemble
 from lit_modules.nets.char_rnn import CharRNN
 from lit_modules.nets.dcgan import Discriminator, Generator, RandomFeatures
 from lit_modules.nets.init import initialize
 from lit_modules.nets.lenet import LeNet
 from lit_modules.nets.ngram_bag import NgramBag
 from lit_modules.nets.small_cnn import SmallCNN
+from lit_modules.nets.torchvision_classifier import TorchvisionClassifier
 
 __all__ = [
+    "CharEnsemble",
     "CharRNN",
     "Discriminator",
     "Generator",
@@ -16,6 +18,6 @@ __all__ = [
     "NgramBag",
     "RandomFeatures",
     "SmallCNN",
-    "alexnet",
+    "TorchvisionClassifier",
     "initialize",
 ]

@@ -1,22 +1,28 @@
 """The DCGAN generator and discriminator (Radford et al., 2015), and a fixed random feature net for KID.
 
 Depth follows the image size: the generator grows a 4x4 map by transposed convolutions, doubling the side
-and halving the channels each time, until it reaches ``image_size``; the discriminator mirrors it.
+and halving the channels each time, until it reaches the images' side; the discriminator mirrors it. Both
+take ``image_shape`` ``(channels, height, width)``, linked from the data module.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import torch
 from torch import nn
 
 
-def _upsamplings(image_size: int) -> int:
-    """How many x2 steps lead from a 4x4 map to ``image_size`` (a power of two, at least 16)."""
-    steps = math.log2(image_size) - 2 if image_size > 0 else -1
-    if steps < 2 or not steps.is_integer():
-        raise ValueError(f"DCGAN needs a square image size that is a power of two >= 16, got {image_size}.")
+def _upsamplings(image_shape: Sequence[int]) -> int:
+    """How many x2 steps lead from a 4x4 map to the images' side (square, a power of two, at least 16)."""
+    _, height, width = image_shape
+    steps = math.log2(height) - 2 if height > 0 else -1
+    if height != width or steps < 2 or not steps.is_integer():
+        raise ValueError(
+            "DCGAN needs square images whose side is a power of two >= 16, "
+            f"got image_shape={tuple(image_shape)}."
+        )
     return int(steps)
 
 
@@ -32,11 +38,12 @@ def dcgan_init(module: nn.Module) -> nn.Module:
 
 
 class Generator(nn.Module):
-    """Noise ``(N, nz)`` -> images ``(N, channels, image_size, image_size)`` in [-1, 1] (tanh)."""
+    """Noise ``(N, nz)`` -> images ``(N, *image_shape)`` in [-1, 1] (tanh); ``ngf`` is its width."""
 
-    def __init__(self, nz: int = 100, ngf: int = 64, image_size: int = 64, channels: int = 3) -> None:
+    def __init__(self, image_shape: Sequence[int] = (3, 64, 64), nz: int = 100, ngf: int = 64) -> None:
         super().__init__()
-        steps = _upsamplings(image_size)
+        steps = _upsamplings(image_shape)
+        channels = image_shape[0]
         width = ngf * 2 ** (steps - 1)
         layers: list[nn.Module] = [
             nn.ConvTranspose2d(nz, width, 4, 1, 0, bias=False),
@@ -51,7 +58,7 @@ class Generator(nn.Module):
             ]
             width //= 2
         layers += [nn.ConvTranspose2d(width, channels, 4, 2, 1, bias=False), nn.Tanh()]
-        self.nz = nz
+        self.nz, self.image_shape = nz, tuple(image_shape)
         self.main = nn.Sequential(*layers)
         dcgan_init(self)
 
@@ -60,11 +67,12 @@ class Generator(nn.Module):
 
 
 class Discriminator(nn.Module):
-    """Images ``(N, channels, image_size, image_size)`` -> one logit per image ``(N,)`` (no sigmoid)."""
+    """Images ``(N, *image_shape)`` -> one logit per image ``(N,)`` (no sigmoid); ``ndf`` is its width."""
 
-    def __init__(self, ndf: int = 64, image_size: int = 64, channels: int = 3) -> None:
+    def __init__(self, image_shape: Sequence[int] = (3, 64, 64), ndf: int = 64) -> None:
         super().__init__()
-        steps = _upsamplings(image_size)
+        steps = _upsamplings(image_shape)
+        channels = image_shape[0]
         layers: list[nn.Module] = [nn.Conv2d(channels, ndf, 4, 2, 1, bias=False), nn.LeakyReLU(0.2, True)]
         width = ndf
         for _ in range(steps - 1):

@@ -1,14 +1,15 @@
-"""Load weights saved elsewhere (course scripts, ``nn.DataParallel``, Lightning) into a plain network.
+"""The one way weights get into a plain network, whatever saved them.
 
 Small pieces, usable alone: ``read_checkpoint`` (any file -> tensors by name), ``match_prefix`` (drop
 ``module.``, ``net.``, ``model.``... so the names fit the network), ``weight_mismatches`` (what does not fit,
-in words) and ``load_course_weights`` (all three, then ``load_state_dict``).
+in words) and ``load_weights`` (all three, then ``load_state_dict``). Course scripts, ``nn.DataParallel``,
+Lightning checkpoints, torchvision's pretrained weights and the CLI's checkpoint check all go through here.
 """
 
 from __future__ import annotations
 
 import pickle
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from torch import nn
 
 # Where checkpoint dicts keep their weights: the course's, Lightning's, and other common layouts.
 WEIGHT_KEYS = ("model_state_dict", "state_dict", "model", "net")
+WEIGHT_FILE_SUFFIXES = (".pth", ".pt", ".ckpt", ".pkl")
 
 
 class _Stub(nn.Module):
@@ -96,7 +98,7 @@ def weight_mismatches(
         if k in found and found[k].shape != v.shape
     ]
     for what, names in (
-        ("missing from the file", [k for k in expected if k not in found]),
+        ("missing from the file", [k for k in expected if k not in found and not _is_counter(k)]),
         ("not in the network", [k for k in found if k not in expected]),
     ):
         if names:
@@ -107,29 +109,55 @@ def weight_mismatches(
     return lines
 
 
-def load_course_weights(
-    net: nn.Module, path: str | Path, strict: bool = True, map_location: str | torch.device = "cpu"
-) -> dict:
-    """Load a weights file saved by a course-style script, ``nn.DataParallel`` or Lightning into ``net``.
+def _is_counter(name: str) -> bool:
+    """BatchNorm's step counter: older files lack it, and nothing depends on its value."""
+    return name.endswith("num_batches_tracked")
 
-    Accepts whatever ``read_checkpoint`` reads; names are matched after dropping a common prefix such as
-    ``module.``. With ``strict``, any missing, extra or differently shaped weight is an error listing
-    them (a different network or number of classes); without it, only the fitting weights load (e.g. a
-    backbone under a new head) and the rest is reported in the returned ``extras["skipped"]``.
+
+def load_weights(
+    net: nn.Module,
+    source: str | Path | Mapping[str, torch.Tensor],
+    strict: bool = True,
+    replaceable: Sequence[str] = (),
+    map_location: str | torch.device = "cpu",
+) -> dict:
+    """Load a weights file (anything ``read_checkpoint`` reads) or a state dict into ``net``.
+
+    Names are matched after dropping a common prefix such as ``module.`` or ``net.``. Weights under the
+    top-level children named in ``replaceable`` (a new head) are dropped where they do not fit. Any other
+    missing, extra or differently shaped weight is an error listing them with ``strict``; without it only
+    the fitting weights load (e.g. a backbone under a new head) and the rest is reported.
 
     Returns:
-        the file's other entries (``epoch``, ``optimizer_state_dict``, ``hyper_parameters``...).
+        the file's other entries (``epoch``, ``optimizer_state_dict``, ``hyper_parameters``...), with
+        ``dropped`` (replaceable weights left out) and ``skipped`` (other problems, without ``strict``).
     """
-    state_dict, extras = read_checkpoint(path, map_location)
+    state_dict, extras = (
+        read_checkpoint(source, map_location) if isinstance(source, str | Path) else (dict(source), {})
+    )
     expected = net.state_dict()
     weights = match_prefix(state_dict, set(expected))
-    problems = weight_mismatches(expected, weights)
+    fitting = {k: v for k, v in weights.items() if k in expected and v.shape == expected[k].shape}
+
+    def in_head(name: str) -> bool:
+        return name.split(".", 1)[0] in replaceable
+
+    dropped = sorted(k for k in weights if in_head(k) and k not in fitting)
+    problems = weight_mismatches(
+        {k: v for k, v in expected.items() if not in_head(k)},
+        {k: v for k, v in weights.items() if not in_head(k)},
+    )
+    name = source if isinstance(source, str | Path) else "the given weights"
     if problems and strict:
         raise ValueError(
-            f"{path} does not fit {type(net).__name__}:\n  "
+            f"{name} does not fit {type(net).__name__}:\n  "
             + "\n  ".join(problems)
-            + "\nPick the network (and class count) the file was trained with, or load with strict=False."
+            + "\nPick the network (and class count) the weights were trained with."
         )
-    fitting = {k: v for k, v in weights.items() if k in expected and v.shape == expected[k].shape}
     net.load_state_dict(fitting, strict=False)
-    return {**extras, "skipped": problems} if problems else extras
+    report = dict(extras)
+    if dropped:
+        report["dropped"] = dropped
+    if problems:
+        report["skipped"] = problems
+    return report

@@ -14,6 +14,7 @@ images, next to its real-vs-real floor.
 from __future__ import annotations
 
 import argparse
+import functools
 import tempfile
 import time
 import warnings
@@ -32,6 +33,10 @@ from lit_modules.dcgan import DCGAN
 from lit_modules.nets import Discriminator, Generator
 
 REPO = Path(__file__).resolve().parents[2]
+NZ = 100
+# The course recipe for both networks: Adam 2e-4 with betas (0.5, 0.999), StepLR(8, 0.1) per epoch.
+COURSE_ADAM = functools.partial(torch.optim.Adam, lr=2e-4, betas=(0.5, 0.999))
+COURSE_STEP_LR = functools.partial(torch.optim.lr_scheduler.StepLR, step_size=8, gamma=0.1)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -95,13 +100,12 @@ def course_loop(args: argparse.Namespace, device: torch.device) -> tuple[Generat
         drop_last=True,
         num_workers=args.course_workers,
     )
-    net_g = Generator(100, args.width, args.image_size).to(device)
-    net_d = nn.Sequential(Discriminator(args.width, args.image_size), nn.Sigmoid()).to(device)
+    image_shape = (3, args.image_size, args.image_size)
+    net_g = Generator(image_shape, nz=NZ, ngf=args.width).to(device)
+    net_d = nn.Sequential(Discriminator(image_shape, ndf=args.width), nn.Sigmoid()).to(device)
     criterion = nn.BCELoss()
-    opt_d = torch.optim.Adam(net_d.parameters(), lr=2e-4, betas=(0.5, 0.999))
-    opt_g = torch.optim.Adam(net_g.parameters(), lr=2e-4, betas=(0.5, 0.999))
-    sched_d = torch.optim.lr_scheduler.StepLR(opt_d, 8, 0.1)
-    sched_g = torch.optim.lr_scheduler.StepLR(opt_g, 8, 0.1)
+    opt_d, opt_g = COURSE_ADAM(net_d.parameters()), COURSE_ADAM(net_g.parameters())
+    sched_d, sched_g = COURSE_STEP_LR(opt_d), COURSE_STEP_LR(opt_g)
     seconds = []
     for _ in range(args.epochs):
         start = time.perf_counter()
@@ -112,7 +116,7 @@ def course_loop(args: argparse.Namespace, device: torch.device) -> tuple[Generat
             net_d.zero_grad()
             err_real = criterion(net_d(real), ones)
             err_real.backward()
-            fake = net_g(torch.randn(real.size(0), 100, device=device))
+            fake = net_g(torch.randn(real.size(0), NZ, device=device))
             err_fake = criterion(net_d(fake.detach()), zeros)
             err_fake.backward()
             opt_d.step()
@@ -159,7 +163,14 @@ def measure(args: argparse.Namespace, root_dir: str) -> None:
     start = time.perf_counter()
     data.setup("fit")
     decode_seconds = time.perf_counter() - start
-    model = DCGAN(data.image_shape, ngf=args.width, ndf=args.width)
+    model = DCGAN(
+        Generator(data.image_shape, nz=NZ, ngf=args.width),
+        Discriminator(data.image_shape, ndf=args.width),
+        generator_optimizer=COURSE_ADAM,
+        discriminator_optimizer=COURSE_ADAM,
+        generator_scheduler=COURSE_STEP_LR,
+        discriminator_scheduler=COURSE_STEP_LR,
+    )
     trainer.fit(model, data)
     project = {k: trainer.callback_metrics[k].item() for k in ("val/kid", "val/kid_real_floor")}
 

@@ -84,7 +84,7 @@ def run(args: argparse.Namespace) -> None:
     plain_loop(copy.deepcopy(net), batches[:5], args.device)  # warm-up: allocator, kernels
     plain = plain_loop(copy.deepcopy(net), batches, args.device)
     minimal = lightning_loop(Minimal(copy.deepcopy(net)), batches, args.device)
-    project = ImageClassifier(net=lambda n: copy.deepcopy(net), class_names=["a", "b"])
+    project = ImageClassifier(net=copy.deepcopy(net), class_names=["a", "b"])
     project.optimizer_factory = lambda params: torch.optim.SGD(params, lr=0.01, momentum=0.9)
     full = lightning_loop(project, batches, args.device)
     per_step = {

@@ -9,11 +9,13 @@ import torch
 import torch.nn.functional as F
 
 from lit_modules import NameClassifier
+from lit_modules.nets import CharEnsemble, CharRNN
 
 
-def classifier(**kwargs) -> NameClassifier:
+def classifier(ngram_bag_dim: int = 0, **kwargs) -> NameClassifier:
     torch.manual_seed(0)
-    return NameClassifier(vocab_size=5, class_names=["common", "rare"], hidden_size=4, **kwargs)
+    net = CharEnsemble(vocab_size=5, num_classes=2, ngram_bag_dim=ngram_bag_dim, hidden_size=4)
+    return NameClassifier(net=net, class_names=["common", "rare"], **kwargs)
 
 
 def batch() -> tuple[torch.Tensor, torch.Tensor]:
@@ -36,8 +38,8 @@ def test_logit_adjustment_adds_the_scaled_log_prior_ratio_outside_training_only(
 def test_full_adjustment_turns_a_tie_weighted_by_the_prior_into_the_rare_class() -> None:
     model = classifier(class_counts=[90, 10], logit_adjustment=1.0).eval()
     with torch.no_grad():
-        model.net.head.weight.zero_()
-        model.net.head.bias.copy_(torch.tensor([math.log(8.0), 0.0]))  # common is 8x as likely ...
+        model.net.rnn.head.weight.zero_()
+        model.net.rnn.head.bias.copy_(torch.tensor([math.log(8.0), 0.0]))  # common is 8x as likely ...
         assert model(batch()).argmax(1).tolist() == [1, 1]  # ... but rare by more than 9x: rare wins
         model.logit_offsets.zero_()
         assert model(batch()).argmax(1).tolist() == [0, 0]
@@ -64,11 +66,18 @@ def test_each_member_trains_on_its_own_loss() -> None:
     # Not the loss of the averaged prediction, which would let one member lean on the other.
     torch.testing.assert_close(loss, (F.cross_entropy(rnn, targets) + F.cross_entropy(bag, targets)) / 2)
     loss.backward()
-    assert model.net.head.weight.grad.abs().sum() > 0
-    assert model.ngram_bag.head.weight.grad.abs().sum() > 0
+    assert model.net.rnn.head.weight.grad.abs().sum() > 0
+    assert model.net.bag.head.weight.grad.abs().sum() > 0
 
 
 def test_without_the_bag_the_rnn_alone_decides() -> None:
     model = classifier().eval()
-    assert model.ngram_bag is None
-    torch.testing.assert_close(model(batch()), model.net(*batch()))
+    assert model.net.bag is None
+    torch.testing.assert_close(model(batch()), model.net.rnn(*batch()))
+
+
+def test_a_plain_rnn_is_a_one_member_network() -> None:
+    torch.manual_seed(0)
+    model = NameClassifier(net=CharRNN(vocab_size=5, num_classes=2, hidden_size=4), class_names=["a", "b"])
+    (logits,) = model.member_logits(batch())
+    torch.testing.assert_close(model.logits_and_loss(batch(), torch.tensor([0, 1]))[0], logits)

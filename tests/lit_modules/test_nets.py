@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from lit_modules.nets import CharRNN, LeNet, SmallCNN, alexnet, initialize
+from lit_modules.nets import CharEnsemble, CharRNN, LeNet, SmallCNN, initialize
 from lit_modules.nets.char_rnn import NgramConv
 from lit_modules.nets.init import InitScheme
 from lit_modules.nets.ngram_bag import NgramBag, hashed_ngrams
@@ -26,8 +26,15 @@ def test_lenet_with_batchnorm_has_norm_layers_and_takes_other_sizes() -> None:
     assert net(torch.randn(2, 3, 48, 48)).shape == (2, 2)
 
 
-def test_alexnet_from_torchvision() -> None:
-    assert alexnet(4)(torch.randn(1, 3, 64, 64)).shape == (1, 4)
+def test_char_ensemble_averages_its_members_probabilities() -> None:
+    torch.manual_seed(0)
+    net = CharEnsemble(vocab_size=6, num_classes=3, ngram_bag_dim=8, hidden_size=8, embedding_dim=4).eval()
+    tokens, lengths = torch.tensor([[1, 2, 3, 0], [4, 5, 0, 0]]), torch.tensor([3, 2])
+    rnn, bag = net.member_logits(tokens, lengths)
+    expected = (rnn.softmax(-1) + bag.softmax(-1)) / 2
+    torch.testing.assert_close(net(tokens, lengths).softmax(-1), expected)
+    alone = CharEnsemble(vocab_size=6, num_classes=3, hidden_size=8).eval()
+    assert alone.bag is None and torch.equal(alone(tokens, lengths), alone.rnn(tokens, lengths))
 
 
 def test_unknown_norm_is_refused() -> None:

@@ -1,0 +1,122 @@
+"""Any torchvision classification model, its head sized for the data's classes, and its starting weights.
+
+Starting weights are a torchvision weights name (``ResNet18_Weights.IMAGENET1K_V1``, downloaded once into
+the torch hub cache) or a local file that ``lit_modules.nets.loading`` reads (a plain state dict, a
+``nn.DataParallel`` or course checkpoint, a Lightning checkpoint). The name is checked when the network is
+built; the weights themselves load only when ``load_starting_weights`` is called, so a network restored from
+a checkpoint never needs them (nor the internet).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+import torchvision
+from torch import nn
+from torchvision.models import Weights, get_model_weights, get_weight, list_models
+
+from lit_modules.nets.loading import WEIGHT_FILE_SUFFIXES, load_weights
+
+
+def classification_models() -> list[str]:
+    return list_models(module=torchvision.models)
+
+
+def head_name(model: nn.Module, num_classes: int) -> str:
+    """The top-level child holding the last layer with ``num_classes`` outputs (``fc``, ``classifier``...)."""
+    found = None
+    for name, layer in model.named_modules():
+        out = getattr(layer, "out_features", getattr(layer, "out_channels", None))
+        if isinstance(layer, (nn.Linear, nn.Conv2d)) and out == num_classes:
+            found = name.split(".", 1)[0]
+    if found is None:
+        raise ValueError(
+            f"{type(model).__name__} has no layer with {num_classes} outputs to use as its head."
+        )
+    return found
+
+
+def _is_file(weights: str) -> bool:
+    return weights.endswith(WEIGHT_FILE_SUFFIXES) or Path(weights).expanduser().exists()
+
+
+def _weights_enum(name: str, weights: str) -> Weights:
+    """The torchvision weights called ``weights``, checked to belong to model ``name`` (no download)."""
+    try:
+        found = get_weight(weights)
+    except (ValueError, KeyError, AttributeError) as err:
+        choices = ", ".join(str(w) for w in get_model_weights(name))
+        raise ValueError(
+            f"--model.net.init_args.weights: '{weights}' is neither a weights file "
+            f"({'/'.join(WEIGHT_FILE_SUFFIXES)}) nor a torchvision weights name; for {name} use one of "
+            f"{choices}, or a local file."
+        ) from err
+    if type(found) is not get_model_weights(name):
+        raise ValueError(
+            f"--model.net.init_args.weights: {weights} are weights of another model, not {name}."
+        )
+    return found
+
+
+class TorchvisionClassifier(nn.Module):
+    """``torchvision.models.get_model(name)``, its head rebuilt for ``num_classes``.
+
+    Args:
+        num_classes: outputs of the new head, linked from the data module.
+        name: a name ``torchvision.models.list_models()`` gives (``resnet18``, ``mobilenet_v3_small``...).
+        weights: what ``load_starting_weights`` loads: ``None`` (random init), a torchvision weights name
+            (needs internet once), or a weights file.
+    """
+
+    def __init__(self, num_classes: int, name: str = "resnet18", weights: str | None = None) -> None:
+        super().__init__()
+        if name not in classification_models():
+            raise ValueError(
+                f"--model.net.init_args.name: '{name}' is not a torchvision classification model; "
+                f"choose one of {', '.join(classification_models())}."
+            )
+        if weights and not _is_file(weights):
+            _weights_enum(name, weights)  # a misspelled name fails now, not when the weights load
+        self.name, self.weights = name, weights
+        self.model = torchvision.models.get_model(name, weights=None, num_classes=num_classes)
+        self.head_name = head_name(self.model, num_classes)
+
+    @property
+    def head(self) -> nn.Module:
+        return getattr(self.model, self.head_name)
+
+    def backbone_blocks(self) -> list[nn.Module]:
+        """The model's top-level blocks except the head, in forward order."""
+        return [m for name, m in self.model.named_children() if name != self.head_name]
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.model(images)
+
+    def load_starting_weights(self) -> str:
+        """Load ``weights`` (head weights that do not fit the new head are dropped); returns what it did."""
+        if not self.weights:
+            return f"{self.name}: random initialisation (no starting weights)."
+        if _is_file(self.weights):
+            source: str | dict = self.weights
+        else:
+            enum = _weights_enum(self.name, self.weights)
+            try:
+                source = enum.get_state_dict(progress=True, check_hash=True)
+            except Exception as err:
+                file = Path(enum.url).name
+                raise RuntimeError(
+                    f"Could not download {self.weights} from {enum.url} ({err}). Without internet, fetch "
+                    f"{file} on another machine and pass its path: "
+                    f"--model.net.init_args.weights path/to/{file}"
+                ) from err
+        try:
+            report = load_weights(self.model, source, replaceable=[self.head_name])
+        except ValueError as err:
+            raise ValueError(
+                f"--model.net.init_args.weights: {err} Or pick the model name the file was trained with."
+            ) from err
+        text = f"Loaded starting weights {self.weights} into {self.name}"
+        if report.get("dropped"):
+            text += f"; dropped head weights that do not fit the new head: {', '.join(report['dropped'])}"
+        return text + "."
