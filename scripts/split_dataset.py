@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import sys
 from pathlib import Path
 
 SPLIT_FOLDERS = {"train": "train", "val": "valid", "test": "test"}
@@ -34,7 +33,6 @@ def split_dataset(src: Path, dst: Path, split: tuple[float, float, float], seed:
 
 
 def main(argv: list[str] | None = None) -> None:
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )

@@ -21,13 +21,13 @@ from pathlib import Path
 import lightning.pytorch as pl
 import torch
 import torchvision
-from _course import CourseImages
 from lightning.pytorch.callbacks import Callback
 from torch import nn
 from torch.utils.data import DataLoader
 from torchvision import transforms
 from torchvision.transforms import v2
 
+from benchmarks._course import CourseImages
 from datamodules import ImageFolderDataModule
 from datamodules.gpu_augment import BatchRandomHorizontalFlip, BatchRandomResizedCrop
 from datamodules.transforms import IMAGENET_MEAN, IMAGENET_STD
@@ -120,7 +120,7 @@ def project(args: argparse.Namespace, device_cache: bool) -> float:
         eval_transform=[v2.CenterCrop(args.image_size)],
     )  # fmt: skip
     model = ImageClassifier(
-        net=lambda n: network(args.arch), class_names=data.class_names, channels_last=args.device == "cuda"
+        net=network(args.arch), class_names=data.class_names, channels_last=args.device == "cuda"
     )
     timer = Throughput()
     trainer = pl.Trainer(

@@ -14,6 +14,7 @@ from torchvision.transforms import v2
 from datamodules import CatsDogsDataModule, ImageFolderDataModule, RMBDataModule
 from datamodules import image_folder as image_folder_module
 from datamodules.layouts import DataLayoutError
+from datamodules.transforms import IMAGENET_MEAN, IMAGENET_STD
 from tests.conftest import image_bytes, write_class_folders
 
 
@@ -75,7 +76,8 @@ def test_decodes_each_image_once_and_serves_uint8_then_normalized(image_folder, 
     assert images.dtype == torch.uint8 and images.shape == (4, 3, 16, 16)
     normalized, same_labels = dm.on_after_batch_transfer((images, labels), 0)
     assert normalized.dtype == torch.float32 and torch.equal(labels, same_labels)
-    assert normalized.mean().abs() < 3
+    mean, std = torch.tensor(IMAGENET_MEAN).view(3, 1, 1), torch.tensor(IMAGENET_STD).view(3, 1, 1)
+    torch.testing.assert_close(normalized, (images.float() / 255 - mean) / std)
     assert torch.allclose(dm.denormalize(normalized), images.float() / 255, atol=1e-6)  # what the views show
 
 

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
-
-from tests.conftest import REPO, shared_data
-
-sys.path.insert(0, str(REPO / "scripts"))
 from benchmark import main
+
+from tests.conftest import shared_data
 
 
 @pytest.mark.slow
@@ -21,7 +18,10 @@ def test_rmb_benchmark_prints_both_sides(capsys) -> None:
     course, project = seed_row.split("|")[1].split(), seed_row.split("|")[2].split()
     assert float(course[0]) > 0 and float(project[1]) > 0  # course loop s, project fit s
     assert 0 <= float(course[1]) <= 1 and 0 <= float(project[2]) <= 1  # test accuracies
-    assert any("target <= 0.2" in line for line in lines)
+    (mean_row,) = [line for line in lines if line.startswith("mean |")]
+    ratio = float(seed_row.split("|")[-1])  # fit s / loop s, to more places than the printed seconds
+    assert ratio == pytest.approx(float(project[1]) / float(course[0]), rel=0.1, abs=0.01)
+    assert mean_row.split("|")[-1] == seed_row.split("|")[-1]  # one seed: its mean is itself
     (tally,) = [line for line in lines if line.startswith("course loop:")]
     assert tally.split(" wrong of ")[1].startswith("20 test predictions"), tally  # 20 test photos, 1 seed
 
@@ -29,7 +29,8 @@ def test_rmb_benchmark_prints_both_sides(capsys) -> None:
 def test_names_benchmark_prints_recipe_baselines_and_majority(names_folder: Path, capsys) -> None:
     main(["names", "--data-dir", str(names_folder), "--seeds", "0", "--epochs", "1"])
     out = capsys.readouterr().out
-    assert "always '" in out and "targets: test acc >= 0.80" in out
+    majority = [line for line in out.splitlines() if line.startswith("always '")]
+    assert majority and 0 < float(majority[0].rsplit(" ", 1)[1]) < 1, out
     variants = (
         "recipe (configs/names_rnn.yaml)",
         "recipe, no logit adjustment",
