@@ -14,13 +14,12 @@ from typing import Any
 import lightning.pytorch as pl
 import torch
 import torch.distributed as dist
-from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import ArgsType, LightningArgumentParser, LightningCLI
 from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_info
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
-from lit_modules.callbacks import FiniteLoss, Interruption, MetricsJson, PredictionCsv
+from lit_modules.callbacks import BestAndLastCheckpoint, FiniteLoss, Interruption, MetricsJson, PredictionCsv
 from lit_modules.nets.loading import weight_mismatches
 
 # Lightning's own use of jsonargparse triggers deprecation notices a user can do nothing about.
@@ -90,7 +89,7 @@ class HelloCLI(LightningCLI):
             default=None,
             help="Task name: runs go to <default_root_dir>/<name>/version_<n>/ (default: the model class).",
         )
-        parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
+        parser.add_lightning_class_args(BestAndLastCheckpoint, "checkpoint")
         parser.set_defaults(
             {
                 "checkpoint.monitor": "val/acc",
