@@ -104,6 +104,19 @@ def test_last_is_the_final_epoch_without_validation_at_its_end(run_cli, tmp_path
         np.testing.assert_array_equal(np.asarray(saved), as_png)
 
 
+def test_run_interrupted_before_its_first_save_goes_on_in_last_ckpt(run_cli, rmb_data, tmp_path) -> None:
+    """The resumed run overwrites the interruption's ``last.ckpt`` rather than starting a ``last-v1.ckpt``
+    that ``--ckpt_path last`` would not find."""
+    stop = json.dumps({"class_path": "tests.fault_hooks.SignalAtStep", "init_args": {"step": 2}})
+    two_epochs = [*RMB, "--data.data_dir", rmb_data, "--trainer.max_epochs", "2"]
+    with pytest.raises(SIGTERMException):
+        run_cli("fit", *two_epochs, f"--trainer.callbacks+={stop}")
+    run_cli("fit", *two_epochs, "--ckpt_path", "last")
+    checkpoints = tmp_path / "runs" / "rmb_lenet" / "version_0" / "checkpoints"
+    assert sorted(p.name for p in checkpoints.iterdir()) == ["best.ckpt", "last.ckpt"]
+    assert load(checkpoints / "last.ckpt")["global_step"] == 2 * STEPS_PER_EPOCH
+
+
 def test_save_options_that_would_not_keep_last_current(run_cli, rmb_data, tmp_path) -> None:
     with pytest.raises(ValueError, match="save_last link"):
         BestAndLastCheckpoint(save_last="link")
