@@ -13,12 +13,12 @@ from typing import Any
 import lightning.pytorch as pl
 import torch.distributed as dist
 from jsonargparse import Namespace
-from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
+from lightning.pytorch.callbacks import LearningRateMonitor
 from lightning.pytorch.cli import ArgsType, LightningArgumentParser, LightningCLI
 from lightning.pytorch.utilities import rank_zero_info
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
-from lit_modules.callbacks import FiniteLoss, Interruption, MetricsJson, PredictionCsv
+from lit_modules.callbacks import BestAndLastCheckpoint, FiniteLoss, Interruption, MetricsJson, PredictionCsv
 from lit_modules.config_checks import checkpoint_misfit, non_positive_settings, unwritable
 from lit_modules.runs import CHECKPOINT_WORDS, newest_checkpoint, snake_case, version_of_checkpoint
 
@@ -99,7 +99,7 @@ class HelloCLI(LightningCLI):
             default=None,
             help="Task name: runs go to <default_root_dir>/<name>/version_<n>/ (default: the model class).",
         )
-        parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
+        parser.add_lightning_class_args(BestAndLastCheckpoint, "checkpoint")
         parser.set_defaults(
             {
                 "checkpoint.monitor": "val/acc",

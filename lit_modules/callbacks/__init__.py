@@ -1,5 +1,6 @@
 """Callbacks: what watches a run and writes its results, and the views that let a user see inside it."""
 
+from lit_modules.callbacks.checkpoint import BestAndLastCheckpoint
 from lit_modules.callbacks.confusion_matrix import ConfusionMatrixFigure
 from lit_modules.callbacks.feature_maps import FeatureMaps
 from lit_modules.callbacks.finite_loss import FiniteLoss, NonFiniteLossError
@@ -13,6 +14,7 @@ from lit_modules.callbacks.prediction_csv import PredictionCsv
 from lit_modules.callbacks.training_images import TrainingImages
 
 __all__ = [
+    "BestAndLastCheckpoint",
     "ConfusionMatrixFigure",
     "FeatureMaps",
     "FiniteLoss",

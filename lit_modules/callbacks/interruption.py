@@ -96,6 +96,9 @@ class Interruption(Callback):
             else None
         )
         path = (folder or Path(trainer.default_root_dir)) / f"{ModelCheckpoint.CHECKPOINT_NAME_LAST}.ckpt"
+        if isinstance(checkpoint, ModelCheckpoint):
+            # Saved with the checkpoint's state: the resumed run then writes this file on, not a last-v1.ckpt.
+            checkpoint.last_model_path = str(path)
         trainer.save_checkpoint(path)
         rank_zero_info(
             f"Interrupted at epoch {trainer.current_epoch}, global step {trainer.global_step}: saved {path}\n"

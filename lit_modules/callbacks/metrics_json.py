@@ -16,9 +16,10 @@ from lit_modules.callbacks.run_folder import run_folder
 class MetricsJson(Callback):
     """After each validation and test, merge the latest epoch metrics into ``metrics.json``.
 
-    Keys are the logged names (``val/acc``, ``test/macro_f1``, ...) plus ``epoch``, ``global_step`` and,
-    when a checkpoint callback monitors a metric, ``best_checkpoint`` and ``best_score``. A later ``test``
-    run on the same run folder adds its numbers to the same file.
+    Keys are the logged names (``val/acc``, ``test/macro_f1``, ...) plus ``epoch``, ``global_step`` and the
+    checkpoint callback's files: ``best_checkpoint`` with its ``best_score`` when it monitors a metric, and
+    ``last_checkpoint`` (the newest state) when it saves one. A later ``test`` run on the same run folder
+    adds its numbers to the same file.
     """
 
     def __init__(self, prefixes: tuple[str, ...] = ("val/", "test/"), filename: str = "metrics.json") -> None:
@@ -47,25 +48,29 @@ class MetricsJson(Callback):
         path.write_text(json.dumps(numbers, indent=2, sort_keys=True) + "\n")
 
     @staticmethod
-    def _best(trainer: pl.Trainer) -> dict[str, Any]:
+    def _checkpoints(trainer: pl.Trainer) -> dict[str, Any]:
         checkpoint = trainer.checkpoint_callback
-        if not isinstance(checkpoint, ModelCheckpoint) or not checkpoint.best_model_path:
+        if not isinstance(checkpoint, ModelCheckpoint):
             return {}
-        best: dict[str, Any] = {"best_checkpoint": checkpoint.best_model_path}
-        if checkpoint.best_model_score is not None:
-            best["best_score"] = checkpoint.best_model_score.item()
-        return best
+        paths: dict[str, Any] = {}
+        if checkpoint.best_model_path:
+            paths["best_checkpoint"] = checkpoint.best_model_path
+            if checkpoint.best_model_score is not None:
+                paths["best_score"] = checkpoint.best_model_score.item()
+        if checkpoint.last_model_path:
+            paths["last_checkpoint"] = checkpoint.last_model_path
+        return paths
 
     def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if trainer.sanity_checking:
             return
         fitting = trainer.state.fn == "fit"
         progress = {"epoch": trainer.current_epoch, "global_step": trainer.global_step} if fitting else {}
-        self._write(trainer, {**progress, **(self._best(trainer) if fitting else {})})
+        self._write(trainer, {**progress, **(self._checkpoints(trainer) if fitting else {})})
 
     def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        # Checkpoint callbacks run after this one at each validation, so the best is final only now.
-        self._write(trainer, self._best(trainer))
+        # Checkpoint callbacks run after this one at each validation, so best and last are final only now.
+        self._write(trainer, self._checkpoints(trainer))
 
     def on_test_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._write(trainer, {})
