@@ -51,9 +51,10 @@ class ClassificationTask(pl.LightningModule):
         metrics = MetricCollection(
             {"acc": MulticlassAccuracy(n, average="micro"), "macro_f1": MulticlassF1Score(n, average="macro")}
         )
-        self.train_metrics = metrics.clone(prefix="train/")
         self.val_metrics = metrics.clone(prefix="val/")
         self.test_metrics = metrics.clone(prefix="test/")
+        # Training loss sum, correct guesses and samples of the epoch, added up on the device.
+        self.register_buffer("train_totals", torch.zeros(3), persistent=False)
 
     @property
     def num_classes(self) -> int:
@@ -67,20 +68,14 @@ class ClassificationTask(pl.LightningModule):
         logits = self(inputs)
         return logits, self.criterion(logits, targets)
 
-    def _shared_step(
-        self, batch: Any, stage: str, metrics: MetricCollection
-    ) -> tuple[torch.Tensor, torch.Tensor]:
+    def _eval_step(self, batch: Any, stage: str, metrics: MetricCollection) -> torch.Tensor:
+        """Validation or test: update the stage's metric objects (they sync themselves under DDP) and log
+        the loss, averaged over the processes. Returns the logits."""
         inputs, targets = batch
         logits, loss = self.logits_and_loss(inputs, targets)
-        metrics.update(logits.detach(), targets)
-        # Under DDP val/test losses are averaged over the processes; the training loss is logged as each
-        # process sees it, so no step waits on a collective. Metric objects sync themselves.
-        training = stage == "train"
-        self.log(
-            f"{stage}/loss", loss, on_step=training, on_epoch=True, prog_bar=True, batch_size=len(targets),
-            sync_dist=not training,
-        )  # fmt: skip
-        return loss, logits
+        metrics.update(logits, targets)
+        self.log(f"{stage}/loss", loss, prog_bar=True, batch_size=len(targets), sync_dist=True)
+        return logits
 
     def _log_epoch_metrics(self, metrics: MetricCollection, prog_bar: bool) -> None:
         """Compute (synced across processes) and log once per epoch, then start afresh."""
@@ -88,7 +83,12 @@ class ClassificationTask(pl.LightningModule):
         metrics.reset()
 
     def on_train_epoch_end(self) -> None:
-        self._log_epoch_metrics(self.train_metrics, prog_bar=False)
+        loss_sum, correct, samples = self.train_totals.tolist()
+        if samples:  # as each process saw its share, averaged over the processes
+            self.log_dict(
+                {"train/loss_epoch": loss_sum / samples, "train/acc": correct / samples}, sync_dist=True
+            )
+        self.train_totals.zero_()
 
     def on_validation_epoch_end(self) -> None:
         self._log_epoch_metrics(self.val_metrics, prog_bar=True)
@@ -97,14 +97,25 @@ class ClassificationTask(pl.LightningModule):
         self._log_epoch_metrics(self.test_metrics, prog_bar=False)
 
     def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
-        return self._shared_step(batch, "train", self.train_metrics)[0]
+        """The loss to minimise. A metric object's update or a ``self.log`` call each cost more than a small
+        network's whole step, so the epoch's ``train/loss_epoch`` and ``train/acc`` add up in
+        ``train_totals`` on the device, and ``train/loss_step`` is logged only at the steps whose logs
+        Lightning writes (every ``trainer.log_every_n_steps``)."""
+        inputs, targets = batch
+        logits, loss = self.logits_and_loss(inputs, targets)
+        self.train_totals[0] += loss.detach() * len(targets)
+        self.train_totals[1] += (logits.detach().argmax(-1) == targets).sum()
+        self.train_totals[2] += len(targets)
+        if self.trainer._logger_connector.should_update_logs:
+            self.log("train/loss_step", loss.detach(), prog_bar=True)
+        return loss
 
     def validation_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
         """Returns the logits, for callbacks that read them (e.g. the confusion matrix)."""
-        return self._shared_step(batch, "val", self.val_metrics)[1].detach()
+        return self._eval_step(batch, "val", self.val_metrics)
 
     def test_step(self, batch: Any, batch_idx: int) -> None:
-        self._shared_step(batch, "test", self.test_metrics)
+        self._eval_step(batch, "test", self.test_metrics)
 
     def predict_step(self, batch: Any, batch_idx: int) -> dict[str, torch.Tensor]:
         inputs, indices = batch

@@ -145,6 +145,10 @@ def test_saved_config_shows_the_logger_and_learning_rates_are_logged(image_folde
 
     events = EventAccumulator(str(run)).Reload()
     assert any(tag.startswith("lr-SGD") for tag in events.Tags()["scalars"])
+    # One training step an epoch (16 photos, batch 16), logs written every step: one point per epoch each.
+    steps, epochs = events.Scalars("train/loss_step"), events.Scalars("train/loss_epoch")
+    assert [e.step for e in steps] == [0, 1] and len(epochs) == len(events.Scalars("train/acc")) == 2
+    assert epochs[0].value == pytest.approx(steps[0].value)  # the epoch's mean of its one step
 
 
 def test_without_a_logger_the_run_still_trains(image_folder, run_cli) -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import sys
 
+import pytest
+
 from scripts.benchmark import main
 
 
@@ -20,9 +22,18 @@ def test_throughput_benchmark_on_cpu(image_folder, capsys, monkeypatch) -> None:
 
 def test_overhead_benchmark(capsys, monkeypatch) -> None:
     monkeypatch.setattr(sys, "path", list(sys.path))
-    main(["overhead", "--steps", "10"])
-    out = capsys.readouterr().out
-    assert "plain PyTorch loop" in out and "project ImageClassifier" in out
+    main(["overhead", "--steps", "10", "--repeats", "2"])
+    rows = {
+        line[:38].strip(): [float(x) for x in line[38:].split()]
+        for line in capsys.readouterr().out.splitlines()
+        if line.startswith(("plain", "Trainer.fit,"))
+    }
+    plain, minimal, project = rows.values()
+    assert list(rows) == [
+        "plain PyTorch loop", "Trainer.fit, minimal LightningModule", "Trainer.fit, project ImageClassifier"
+    ]  # fmt: skip
+    assert plain[2:] == [1.0, pytest.approx(plain[1] / minimal[1], abs=0.01)]  # ratios of the CPU times
+    assert project[3] == pytest.approx(project[1] / minimal[1], abs=0.01) and all(v > 0 for v in project)
 
 
 def test_dcgan_benchmark_prints_images_per_second_for_both_loops(
