@@ -41,7 +41,7 @@ NULLS = ("null", "None")
 
 
 def nested_nulls_as_json(args: list[str]) -> list[str]:
-    """``--model.net.init_args.embedding_dim null`` -> ``--model.net '{"init_args": {"embedding_dim": null}}'``.
+    """``--model.net.init_args.pooling null`` -> ``--model.net '{"init_args": {"pooling": null}}'``.
 
     jsonargparse (4.53) reads ``null`` in a flag nested inside a class's ``init_args`` as the text "None"
     (or rejects it for ``int | None``); the same value given as JSON for the class is read right.
