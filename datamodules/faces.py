@@ -12,9 +12,9 @@ from torch.utils.data import DataLoader, DistributedSampler
 from torchvision.datasets import CelebA
 
 from datamodules.device_cache import CacheLocation, TensorRows, cache_device, passthrough
+from datamodules.errors import DataError, DataLayoutError
 from datamodules.global_batch import GlobalBatchSize
 from datamodules.image_cache import decode_images
-from datamodules.layouts import DataLayoutError
 from datamodules.splits import seeded_permutation
 from datamodules.transforms import normalize_batch
 
@@ -67,13 +67,13 @@ class FacesDataModule(GlobalBatchSize, pl.LightningDataModule):
     ) -> None:
         super().__init__()
         if image_size not in IMAGE_SIZES:
-            raise ValueError(f"--data.image_size must be one of {IMAGE_SIZES}, got {image_size}.")
+            raise DataError(f"--data.image_size must be one of {IMAGE_SIZES}, got {image_size}.")
         if batch_size < 1:
-            raise ValueError(f"--data.batch_size must be a positive integer, got {batch_size}.")
+            raise DataError(f"--data.batch_size must be a positive integer, got {batch_size}.")
         if max_images is not None and max_images < 1:
-            raise ValueError(f"--data.max_images must be a positive integer or null, got {max_images}.")
+            raise DataError(f"--data.max_images must be a positive integer or null, got {max_images}.")
         if val_images < 2:
-            raise ValueError(
+            raise DataError(
                 f"--data.val_images must be at least 2 (two halves of real images), got {val_images}."
             )
         self.data_dir = Path(data_dir).expanduser()

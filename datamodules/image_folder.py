@@ -13,10 +13,11 @@ from torchvision.transforms import v2
 
 from datamodules.device_cache import CacheLocation, cache_device, passthrough
 from datamodules.download import download_and_extract
+from datamodules.errors import DataError, DataLayoutError
 from datamodules.global_batch import GlobalBatchSize
 from datamodules.gpu_augment import BatchTransform, apply_batch_augment
 from datamodules.image_cache import decode_images
-from datamodules.layouts import DataLayoutError, Sample, scan_image_folder
+from datamodules.layouts import Sample, scan_image_folder
 from datamodules.resumable import ResumableTraining, seeded
 from datamodules.splits import check_fractions, stratified_split
 from datamodules.transforms import IMAGENET_MEAN, IMAGENET_STD, compose, denormalize, normalize_batch
@@ -121,9 +122,9 @@ class ImageFolderDataModule(GlobalBatchSize, ResumableTraining, pl.LightningData
     ) -> None:
         super().__init__()
         if download and not url:
-            raise ValueError("--data.download true needs --data.url (the archive to fetch).")
+            raise DataError("--data.download true needs --data.url (the archive to fetch).")
         if batch_size < 1:
-            raise ValueError(f"--data.batch_size must be a positive integer, got {batch_size}.")
+            raise DataError(f"--data.batch_size must be a positive integer, got {batch_size}.")
         self.data_dir = Path(data_dir).expanduser()
         self.image_size = _as_size(image_size)
         self.keep_aspect = keep_aspect

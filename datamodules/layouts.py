@@ -14,12 +14,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from datamodules.errors import DataLayoutError
+
 SPLIT_FOLDERS = {"train": ("train",), "val": ("valid", "val", "validation"), "test": ("test",)}
 IGNORED_FILES = {"thumbs.db", "desktop.ini"}
-
-
-class DataLayoutError(ValueError):
-    """The data folder does not match any layout the data module understands."""
 
 
 @dataclass(frozen=True, order=True)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from datamodules import CatsDogsDataModule
+from datamodules import CatsDogsDataModule, DataError
 from datamodules.download import ChecksumError, download_and_extract, sha256sum
 from tests.conftest import image_bytes
 
@@ -54,7 +54,7 @@ def test_wrong_checksum_deletes_the_file(served, tmp_path: Path) -> None:
 
 
 def test_unreachable_url_says_what_to_do(tmp_path: Path) -> None:
-    with pytest.raises(RuntimeError, match="Download it by hand"):
+    with pytest.raises(DataError, match="Download it by hand"):
         download_and_extract("http://127.0.0.1:1/x.zip", tmp_path, None)
 
 
