@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import atexit
 import json
+import logging
 import os
 import sys
+import warnings
 from copy import deepcopy
 from pathlib import Path
 from typing import Any
@@ -18,12 +20,30 @@ from lightning.pytorch.cli import ArgsType, LightningArgumentParser, LightningCL
 from lightning.pytorch.utilities import rank_zero_info
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
-from lit_modules.callbacks import BestAndLastCheckpoint, FiniteLoss, Interruption, MetricsJson, PredictionCsv
+from datamodules.errors import DataError
+from lit_modules.callbacks import (
+    BestAndLastCheckpoint,
+    FiniteLoss,
+    Interruption,
+    MetricsJson,
+    NonFiniteLossError,
+    PredictionCsv,
+)
+from lit_modules.clean_exit import user_errors_exit
+from lit_modules.cli_help import HelpFormatter, description, set_ckpt_path_help
 from lit_modules.config_checks import checkpoint_misfit, non_positive_settings, unwritable
+from lit_modules.nets.errors import ConfigError
 from lit_modules.runs import CHECKPOINT_WORDS, newest_checkpoint, snake_case, version_of_checkpoint
 
-# Lightning's own use of jsonargparse triggers deprecation notices a user can do nothing about.
+# Notices a user can do nothing about: deprecations inside Lightning's own use of jsonargparse and of torch's
+# pytree, and Lightning's advertisement for its cloud logger.
 os.environ.setdefault("JSONARGPARSE_DEPRECATION_WARNINGS", "off")
+warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated")
+logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(
+    lambda record: "LitLogger" not in record.getMessage()
+)
+# The errors a user can fix: main prints their message alone.
+USER_ERRORS = (DataError, ConfigError, NonFiniteLossError)
 
 # Values the data decides, linked into the model: (data module attribute, model argument). A link applies
 # when the data module has the attribute, so a data module offers only what its task's model takes.
@@ -35,6 +55,8 @@ DATA_TO_MODEL = (
     ("image_shape", "model.init_args.generator.init_args.image_shape"),
     ("image_shape", "model.init_args.discriminator.init_args.image_shape"),
 )
+# One line instead of every option's name, above a parse error: `<subcommand> --help` lists the options.
+SUBCOMMAND_USAGE = "%(prog)s --config CONFIG [--<key> <value> ...]"
 DEFAULT_LOGGER = "lightning.pytorch.loggers.TensorBoardLogger"
 EXIT_INTERRUPTED = 1
 NULLS = ("null", "None")
@@ -88,6 +110,12 @@ class HelloCLI(LightningCLI):
             auto_configure_optimizers=False,
             save_config_kwargs={"overwrite": True},
             trainer_defaults={"default_root_dir": "runs"},
+            parser_kwargs={
+                "description": description(),
+                "formatter_class": HelpFormatter,
+                **dict.fromkeys(self.subcommands(), {"usage": SUBCOMMAND_USAGE}),
+                **kwargs.pop("parser_kwargs", {}),
+            },
             args=args,
             **kwargs,
         )
@@ -136,6 +164,7 @@ class HelloCLI(LightningCLI):
         return Path(self.subcommand_config.trainer.default_root_dir) / self.task_name
 
     def parse_arguments(self, parser: LightningArgumentParser, args: ArgsType) -> None:
+        set_ckpt_path_help(parser)
         if isinstance(args, dict | Namespace):
             self.config = parser.parse_object(args)
         else:
@@ -153,6 +182,8 @@ class HelloCLI(LightningCLI):
                     "Train first (hello-lightning fit --config ...), or pass a checkpoint file."
                 )
             ckpt_path = config.ckpt_path = str(found)
+        if ckpt_path and not Path(ckpt_path).is_file():
+            self.parser.error(f"--ckpt_path {ckpt_path}: no such file. Pass a .ckpt file, best or last.")
         if ckpt_path:
             self.run_version = version_of_checkpoint(ckpt_path, self.task_dir)
         # LightningCLI next replaces the model settings by those saved in the checkpoint, silently dropping
@@ -202,7 +233,7 @@ class HelloCLI(LightningCLI):
         if ckpt_path and Path(ckpt_path).is_file():
             problem = checkpoint_misfit(ckpt_path, self.model, self.model.hparams)
             if problem:
-                raise ValueError(problem)
+                raise ConfigError(problem)
 
     def before_fit(self) -> None:
         self._check_checkpoint_fits()
@@ -247,7 +278,8 @@ def main(args: ArgsType = None) -> None:
     atexit.unregister(destroy_process_group)  # once per process, however often main runs
     atexit.register(destroy_process_group)
     try:
-        HelloCLI(args=args)
+        with user_errors_exit(USER_ERRORS):
+            HelloCLI(args=args)
     except SIGTERMException as stop:  # interrupted: the checkpoint is saved, but the run did not finish
         raise SystemExit(EXIT_INTERRUPTED) from stop
 
