@@ -183,6 +183,13 @@ class NamesDataModule(GlobalBatchSize, ResumableTraining, pl.LightningDataModule
         if stage == "predict":
             self._setup_predict()
 
+    def data_summary(self, stage: str) -> dict[str, Any]:
+        """What ``setup(stage)`` prepared: languages and names per split."""
+        if stage == "predict":
+            return {"classes": self.class_names, "samples": {"predict": len(self.predict_inputs)}}
+        splits = {"fit": ("train", "val"), "validate": ("val",), "test": ("test",)}[stage]
+        return {"classes": self.class_names, "samples": {s: len(self.samples(s)) for s in splits}}
+
     def _setup_predict(self) -> None:
         if self.predict_file is not None:
             if not self.predict_file.is_file():

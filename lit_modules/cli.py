@@ -23,6 +23,7 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 from datamodules.errors import DataError
 from lit_modules.callbacks import (
     BestAndLastCheckpoint,
+    DataSummary,
     FiniteLoss,
     Interruption,
     MetricsJson,
@@ -92,8 +93,9 @@ class HelloCLI(LightningCLI):
     - ``--ckpt_path best`` or ``last``: the newest such checkpoint of this task; the command then writes
       into that run's folder, so ``test`` numbers land next to the ``fit`` ones.
     - Always on, each configurable by its flags: ``--checkpoint.*``, ``--lr_monitor.*``,
-      ``--metrics_json.*``, ``--predictions.*``, ``Interruption`` (Ctrl-C/SIGTERM save ``last.ckpt``) and
-      ``FiniteLoss`` (stop at a NaN loss). The TensorBoard logger is the default ``--trainer.logger``.
+      ``--metrics_json.*``, ``--predictions.*``, ``Interruption`` (Ctrl-C/SIGTERM save ``last.ckpt``),
+      ``FiniteLoss`` (stop at a NaN loss) and ``DataSummary`` (what the data holds, after ``setup``). The
+      TensorBoard logger is the default ``--trainer.logger``.
     - Checked before anything is built: positive learning rates and batch sizes, a writable run folder,
       and (before running) that a ``--ckpt_path`` fits the configured model, which wins over the
       checkpoint's saved settings.
@@ -113,7 +115,7 @@ class HelloCLI(LightningCLI):
             parser_kwargs={
                 "description": description(),
                 "formatter_class": HelpFormatter,
-                **dict.fromkeys(self.subcommands(), {"usage": SUBCOMMAND_USAGE}),
+                **{name: {"usage": SUBCOMMAND_USAGE} for name in self.subcommands()},
                 **kwargs.pop("parser_kwargs", {}),
             },
             args=args,
@@ -143,6 +145,7 @@ class HelloCLI(LightningCLI):
         parser.add_lightning_class_args(PredictionCsv, "predictions")
         parser.add_lightning_class_args(Interruption, "interruption")
         parser.add_lightning_class_args(FiniteLoss, "finite_loss")
+        parser.add_lightning_class_args(DataSummary, "data_summary")
         for source, target in DATA_TO_MODEL:
             parser.link_arguments(f"data.{source}", target, apply_on="instantiate")
 
