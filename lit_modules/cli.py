@@ -36,13 +36,8 @@ from lit_modules.config_checks import checkpoint_misfit, non_positive_settings, 
 from lit_modules.nets.errors import ConfigError
 from lit_modules.runs import CHECKPOINT_WORDS, newest_checkpoint, snake_case, version_of_checkpoint
 
-# Notices a user can do nothing about: deprecations inside Lightning's own use of jsonargparse and of torch's
-# pytree, and Lightning's advertisement for its cloud logger.
+# Lightning's own use of jsonargparse triggers deprecation notices a user can do nothing about.
 os.environ.setdefault("JSONARGPARSE_DEPRECATION_WARNINGS", "off")
-warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated")
-logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(
-    lambda record: "LitLogger" not in record.getMessage()
-)
 # The errors a user can fix: main prints their message alone.
 USER_ERRORS = (DataError, ConfigError, NonFiniteLossError)
 
@@ -61,6 +56,17 @@ SUBCOMMAND_USAGE = "%(prog)s --config CONFIG [--<key> <value> ...]"
 DEFAULT_LOGGER = "lightning.pytorch.loggers.TensorBoardLogger"
 EXIT_INTERRUPTED = 1
 NULLS = ("null", "None")
+
+
+def no_lightning_tip(record: logging.LogRecord) -> bool:
+    return "LitLogger" not in record.getMessage()
+
+
+def quiet_unactionable_notices() -> None:
+    """Silence what a user can do nothing about: the deprecation of torch's pytree ``LeafSpec`` that Lightning
+    triggers, and Lightning's advertisement for its cloud logger. Idempotent."""
+    warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated")
+    logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(no_lightning_tip)
 
 
 def nested_nulls_as_json(args: list[str]) -> list[str]:
@@ -102,6 +108,7 @@ class HelloCLI(LightningCLI):
     """
 
     def __init__(self, args: ArgsType = None, **kwargs: Any) -> None:
+        quiet_unactionable_notices()
         self.run_version: int | None = None
         self._configured_model: Any = None
         super().__init__(

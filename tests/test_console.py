@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+import warnings
 from pathlib import Path
 
 import pytest
@@ -88,3 +89,13 @@ def test_a_progress_bar_shows_while_decoding_many_images(count, bar, tmp_path, m
     paths = [tmp_path / f"{i}.jpg" for i in range(count)]  # absent files decode to nothing, fast
     decode_images(paths, (8, 8))
     assert shown == [bar]
+
+
+def test_the_cli_silences_torchs_pytree_deprecation_inside_lightning() -> None:
+    from lightning.pytorch.utilities._pytree import _tree_flatten  # builds a LeafSpec, deprecated in torch
+
+    with warnings.catch_warnings(record=True) as caught:
+        with pytest.raises(SystemExit):
+            HelloCLI(args=["--help"])
+        _tree_flatten(1)
+    assert [str(w.message) for w in caught if "LeafSpec" in str(w.message)] == []
