@@ -18,7 +18,7 @@ demo: $(STAMP)
 	$(BIN)/hello-lightning fit --config configs/names_rnn.yaml --trainer.default_root_dir $(RUNS)
 	$(BIN)/hello-lightning test --config configs/names_rnn.yaml --trainer.default_root_dir $(RUNS) --ckpt_path best
 	$(BIN)/hello-lightning predict --config configs/names_rnn.yaml --trainer.default_root_dir $(RUNS) \
-		--ckpt_path best --data.predict_names '[Satoshi, Jackson, Nguyen, Schmidt, Dostoevsky, Rossi, OBrien, Kowalski]'
+		--ckpt_path best --data.predict_names "[Suzuki, Jackson, Nguyen, Schmidt, Chekhov, Rossi, O'Brien, Kowalski]"
 
 ## test: every test, the slow real-data trainings included (they skip where ../shared/data is absent)
 test: $(STAMP)

@@ -2,9 +2,9 @@
 
 from datamodules.ants_bees import AntsBeesDataModule
 from datamodules.cats_dogs import CatsDogsDataModule
+from datamodules.errors import DataError, DataLayoutError
 from datamodules.faces import FacesDataModule
 from datamodules.image_folder import ImageFolderDataModule
-from datamodules.layouts import DataLayoutError
 from datamodules.names import NamesDataModule
 from datamodules.rmb import RMBDataModule
 from datamodules.transforms import SaltPepperNoise
@@ -12,6 +12,7 @@ from datamodules.transforms import SaltPepperNoise
 __all__ = [
     "AntsBeesDataModule",
     "CatsDogsDataModule",
+    "DataError",
     "DataLayoutError",
     "FacesDataModule",
     "ImageFolderDataModule",

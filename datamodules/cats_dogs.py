@@ -1,4 +1,4 @@
-"""Cats vs dogs: class folders, Kaggle's flat ``cat.123.jpg`` files, or Microsoft's ``PetImages/``."""
+"""Cats vs dogs: ``cat/`` or ``cats/`` folders (any letter case), flat ``cat.123.jpg``, ``PetImages/``."""
 
 from __future__ import annotations
 

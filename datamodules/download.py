@@ -7,8 +7,10 @@ from pathlib import Path
 
 from torchvision.datasets.utils import download_url, extract_archive
 
+from datamodules.errors import DataError
 
-class ChecksumError(RuntimeError):
+
+class ChecksumError(DataError):
     """A downloaded file does not have the expected SHA-256."""
 
 
@@ -32,7 +34,7 @@ def download_and_extract(url: str, root: str | Path, sha256: str | None, filenam
         try:
             download_url(url, str(root), archive.name)
         except Exception as err:
-            raise RuntimeError(
+            raise DataError(
                 f"Could not download {url} into {root}: {err}. Download it by hand into {archive} "
                 "and run again, or point --data.data_dir at an unpacked copy."
             ) from err

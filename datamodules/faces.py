@@ -12,9 +12,9 @@ from torch.utils.data import DataLoader, DistributedSampler
 from torchvision.datasets import CelebA
 
 from datamodules.device_cache import CacheLocation, TensorRows, cache_device, passthrough
+from datamodules.errors import DataError, DataLayoutError
 from datamodules.global_batch import GlobalBatchSize
-from datamodules.image_cache import decode_images
-from datamodules.layouts import DataLayoutError
+from datamodules.image_cache import cache_summary, decode_images
 from datamodules.splits import seeded_permutation
 from datamodules.transforms import normalize_batch
 
@@ -67,13 +67,13 @@ class FacesDataModule(GlobalBatchSize, pl.LightningDataModule):
     ) -> None:
         super().__init__()
         if image_size not in IMAGE_SIZES:
-            raise ValueError(f"--data.image_size must be one of {IMAGE_SIZES}, got {image_size}.")
+            raise DataError(f"--data.image_size must be one of {IMAGE_SIZES}, got {image_size}.")
         if batch_size < 1:
-            raise ValueError(f"--data.batch_size must be a positive integer, got {batch_size}.")
+            raise DataError(f"--data.batch_size must be a positive integer, got {batch_size}.")
         if max_images is not None and max_images < 1:
-            raise ValueError(f"--data.max_images must be a positive integer or null, got {max_images}.")
+            raise DataError(f"--data.max_images must be a positive integer or null, got {max_images}.")
         if val_images < 2:
-            raise ValueError(
+            raise DataError(
                 f"--data.val_images must be at least 2 (two halves of real images), got {val_images}."
             )
         self.data_dir = Path(data_dir).expanduser()
@@ -87,6 +87,7 @@ class FacesDataModule(GlobalBatchSize, pl.LightningDataModule):
         self.cache = cache
         self.images: torch.Tensor | None = None
         self.val_indices: torch.Tensor | None = None
+        self.skipped: dict[Path, str] = {}  # files that are no readable image, and why
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
@@ -124,7 +125,8 @@ class FacesDataModule(GlobalBatchSize, pl.LightningDataModule):
         if self.images is not None:
             return
         size = (self.image_size, self.image_size)
-        images = decode_images(self._files(), size, keep_aspect=True).images
+        decoded = decode_images(self._files(), size, keep_aspect=True)
+        images, self.skipped = decoded.images, decoded.skipped
         device = self.trainer.strategy.root_device if self.trainer is not None else torch.device("cpu")
         self.images = images.to(cache_device(self.cache, device, images.nbytes))
         if len(self.images) < self.batch_size:
@@ -136,6 +138,16 @@ class FacesDataModule(GlobalBatchSize, pl.LightningDataModule):
         self.val_indices = torch.tensor(
             seeded_permutation(len(self.images), self.seed)[:count], device=self.images.device
         )
+
+    def data_summary(self, stage: str) -> dict[str, Any]:
+        """What ``setup`` prepared: images for training and for the validation metrics, their cache."""
+        if self.images is None or self.val_indices is None:
+            return {}
+        return {
+            "samples": {"train": len(self.images), "val": len(self.val_indices)},
+            "cache": cache_summary([self.images]),
+            "skipped": self.skipped,
+        }
 
     def _sampler(self) -> DistributedSampler:
         # Seeded by (seed, epoch) through Lightning's set_epoch: a resumed run sees the same batches.

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from datamodules.errors import DataError
+
 
 def per_device_batch_size(batch_size: int, world_size: int) -> int:
     """``batch_size / world_size``, or a clear error when the global batch does not split evenly."""
     if batch_size % world_size:
         lower, upper = batch_size // world_size * world_size, (batch_size // world_size + 1) * world_size
-        raise ValueError(
+        raise DataError(
             f"--data.batch_size {batch_size} is the global batch and must divide evenly across the "
             f"{world_size} processes of this run (devices x nodes). Use a multiple of {world_size}, e.g. "
             f"{upper}" + (f" or {lower}" if lower else "") + "."

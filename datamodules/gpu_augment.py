@@ -15,6 +15,8 @@ import torch
 from torch import nn
 from torchvision.ops import roi_align
 
+from datamodules.errors import DataError
+
 ATTEMPTS = 10  # as torchvision's RandomResizedCrop.get_params
 
 
@@ -113,7 +115,7 @@ class BatchRandomResizedCrop(BatchTransform):
         super().__init__()
         self.size = (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
         if not 0 < scale[0] <= scale[1] or not 0 < ratio[0] <= ratio[1] or math.isinf(ratio[1]):
-            raise ValueError(
+            raise DataError(
                 f"BatchRandomResizedCrop needs 0 < low <= high for scale and ratio, got {scale}, {ratio}."
             )
         self.scale, self.ratio = tuple(scale), tuple(ratio)
@@ -132,7 +134,7 @@ class BatchRandomHorizontalFlip(BatchTransform):
     def __init__(self, p: float = 0.5) -> None:
         super().__init__()
         if not 0.0 <= p <= 1.0:
-            raise ValueError(f"BatchRandomHorizontalFlip needs 0 <= p <= 1, got {p}.")
+            raise DataError(f"BatchRandomHorizontalFlip needs 0 <= p <= 1, got {p}.")
         self.p = p
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:

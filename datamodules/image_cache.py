@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import warnings
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -11,6 +10,9 @@ from pathlib import Path
 
 import torch
 from PIL import Image, UnidentifiedImageError
+from tqdm import tqdm
+
+PROGRESS_FROM = 300  # images: fewer decode in a moment, without a progress bar
 
 
 @dataclass
@@ -57,19 +59,26 @@ def _try_decode(path: Path, size: tuple[int, int], keep_aspect: bool) -> torch.T
         return f"unreadable ({err})"
 
 
+def cache_summary(images: Sequence[torch.Tensor]) -> str:
+    """Where decoded images live and how much memory they take, in words (``host memory, 2.5 MiB``)."""
+    device = images[0].device if images else torch.device("cpu")
+    where = "host" if device.type == "cpu" else str(device)
+    return f"{where} memory, {sum(t.nbytes for t in images) / 2**20:.1f} MiB"
+
+
 def decode_images(
     paths: Sequence[Path], size: tuple[int, int], keep_aspect: bool = False, threads: int | None = None
 ) -> DecodedImages:
-    """Decode ``paths`` in a thread pool; files that cannot be read are skipped with one warning."""
+    """Decode ``paths`` in a thread pool, with a progress bar from ``PROGRESS_FROM`` images on a terminal.
+
+    Files that cannot be read are left out and returned in ``skipped`` with the reason.
+    """
     threads = threads or min(8, os.cpu_count() or 1)
     with ThreadPoolExecutor(threads) as pool:
-        results = list(pool.map(lambda p: _try_decode(p, size, keep_aspect), paths))
+        decoding = pool.map(lambda p: _try_decode(p, size, keep_aspect), paths)
+        quiet = True if len(paths) < PROGRESS_FROM else None  # None: a bar on a terminal only
+        results = list(tqdm(decoding, "Decoding images", len(paths), leave=False, unit="img", disable=quiet))
     kept = [i for i, r in enumerate(results) if isinstance(r, torch.Tensor)]
     skipped = {Path(paths[i]): r for i, r in enumerate(results) if isinstance(r, str)}
-    if skipped:
-        listing = "\n".join(f"  {p}: {why}" for p, why in skipped.items())
-        warnings.warn(
-            f"Skipped {len(skipped)} file(s) that are not readable images:\n{listing}", stacklevel=2
-        )
     images = torch.stack([results[i] for i in kept]) if kept else torch.empty(0, 3, *size, dtype=torch.uint8)
     return DecodedImages(images=images, kept=kept, skipped=skipped)

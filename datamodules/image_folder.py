@@ -13,10 +13,11 @@ from torchvision.transforms import v2
 
 from datamodules.device_cache import CacheLocation, cache_device, passthrough
 from datamodules.download import download_and_extract
+from datamodules.errors import DataError, DataLayoutError
 from datamodules.global_batch import GlobalBatchSize
 from datamodules.gpu_augment import BatchTransform, apply_batch_augment
-from datamodules.image_cache import decode_images
-from datamodules.layouts import DataLayoutError, Sample, scan_image_folder
+from datamodules.image_cache import cache_summary, decode_images
+from datamodules.layouts import Sample, scan_image_folder
 from datamodules.resumable import ResumableTraining, seeded
 from datamodules.splits import check_fractions, stratified_split
 from datamodules.transforms import IMAGENET_MEAN, IMAGENET_STD, compose, denormalize, normalize_batch
@@ -121,9 +122,9 @@ class ImageFolderDataModule(GlobalBatchSize, ResumableTraining, pl.LightningData
     ) -> None:
         super().__init__()
         if download and not url:
-            raise ValueError("--data.download true needs --data.url (the archive to fetch).")
+            raise DataError("--data.download true needs --data.url (the archive to fetch).")
         if batch_size < 1:
-            raise ValueError(f"--data.batch_size must be a positive integer, got {batch_size}.")
+            raise DataError(f"--data.batch_size must be a positive integer, got {batch_size}.")
         self.data_dir = Path(data_dir).expanduser()
         self.image_size = _as_size(image_size)
         self.keep_aspect = keep_aspect
@@ -142,6 +143,7 @@ class ImageFolderDataModule(GlobalBatchSize, ResumableTraining, pl.LightningData
         self._fixed_class_names = list(class_names) if class_names else None
         self._splits: dict[str, CachedImages] = {}
         self.predict_inputs: list[str] = []
+        self.skipped: dict[Path, str] = {}  # files that are no readable image, and why
 
     def prepare_data(self) -> None:
         if self.download and self.url:
@@ -185,6 +187,7 @@ class ImageFolderDataModule(GlobalBatchSize, ResumableTraining, pl.LightningData
 
     def _decode(self, samples: list[Sample], stage: str) -> CachedImages:
         decoded = decode_images([s.path for s in samples], self.image_size, self.keep_aspect)
+        self.skipped.update(decoded.skipped)
         labels = torch.tensor([samples[i].label for i in decoded.kept], dtype=torch.long)
         present = set(labels.tolist())
         missing = [name for label, name in enumerate(self.class_names) if label not in present]
@@ -222,11 +225,22 @@ class ImageFolderDataModule(GlobalBatchSize, ResumableTraining, pl.LightningData
             )
         paths = sorted(p for p in self.predict_dir.rglob("*") if p.is_file() and not p.name.startswith("."))
         decoded = decode_images(paths, self.image_size, self.keep_aspect)
+        self.skipped.update(decoded.skipped)
         if not decoded.kept:
             raise DataLayoutError(f"No readable image in {self.predict_dir}.")
         self.predict_inputs = [str(paths[i]) for i in decoded.kept]
         indices = torch.arange(len(decoded.kept))
         self._splits["predict"] = CachedImages(decoded.images, indices, self.eval_transform)
+
+    def data_summary(self, stage: str) -> dict[str, Any]:
+        """What ``setup(stage)`` prepared: classes, images per split, their cache, the files skipped."""
+        ready = {n: self._splits[n] for n in STAGE_SPLITS.get(stage, (stage,)) if n in self._splits}
+        return {
+            "classes": self.class_names,
+            "samples": {name: len(data) for name, data in ready.items()},
+            "cache": cache_summary([data.images for data in ready.values()]),
+            "skipped": self.skipped,
+        }
 
     def dataset(self, split: str) -> CachedImages:
         if split not in self._splits:

@@ -1,6 +1,7 @@
 """Find the labelled files of an image data set, whatever layout it comes in, and fail early if none fits.
 
-Supported layouts under ``root`` (``<class>`` matches class names case-insensitively):
+Supported layouts under ``root`` (``<class>`` matches a class name in any letter case, singular or plural:
+``Cat/``, ``cats/`` and ``cat.1.jpg`` are all the class ``cat``):
 
 - class folders: ``root/<class>/*``
 - pre-split folders: ``root/train/<class>/*`` plus optional ``valid/`` (or ``val/``) and ``test/``
@@ -14,12 +15,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from datamodules.errors import DataLayoutError
+
 SPLIT_FOLDERS = {"train": ("train",), "val": ("valid", "val", "validation"), "test": ("test",)}
 IGNORED_FILES = {"thumbs.db", "desktop.ini"}
-
-
-class DataLayoutError(ValueError):
-    """The data folder does not match any layout the data module understands."""
 
 
 @dataclass(frozen=True, order=True)
@@ -74,8 +73,14 @@ def _find_split_folders(root: Path) -> dict[str, Path]:
 
 
 def _match_class(name: str, class_names: Sequence[str]) -> int | None:
+    """The label ``name`` stands for: a class name in any letter case, or its plural (``Cats`` for ``cat``)
+    or singular; an exact spelling wins."""
     lowered = [c.lower() for c in class_names]
-    return lowered.index(name.lower()) if name.lower() in lowered else None
+    name = name.lower()
+    for candidate in (name, name.removesuffix("s"), f"{name}s"):
+        if candidate in lowered:
+            return lowered.index(candidate)
+    return None
 
 
 def _scan_group(folder: Path, class_names: Sequence[str], allow_flat: bool, root: Path) -> list[Sample]:
@@ -90,7 +95,12 @@ def _scan_group(folder: Path, class_names: Sequence[str], allow_flat: bool, root
             )
         samples = []
         for label, name in enumerate(class_names):
-            matches = [d for d in subdirs if d.name.lower() == name.lower()]
+            matches = [d for d in subdirs if _match_class(d.name, class_names) == label]
+            if len(matches) > 1:
+                raise DataLayoutError(
+                    f"Folders {[d.name for d in matches]} in {folder} all stand for class '{name}': "
+                    "merge them into one."
+                )
             if not matches:
                 raise DataLayoutError(
                     f"Class '{name}' has no folder in {folder}.\n{expected_layout(root, class_names)}"

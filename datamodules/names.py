@@ -13,8 +13,8 @@ import torch
 from torch.nn.utils.rnn import pad_sequence
 from torch.utils.data import DataLoader
 
+from datamodules.errors import DataError, DataLayoutError
 from datamodules.global_batch import GlobalBatchSize
-from datamodules.layouts import DataLayoutError
 from datamodules.resumable import ResumableTraining
 from datamodules.splits import check_fractions, split_items
 
@@ -122,7 +122,7 @@ class NamesDataModule(GlobalBatchSize, ResumableTraining, pl.LightningDataModule
     ) -> None:
         super().__init__()
         if batch_size < 1:
-            raise ValueError(f"--data.batch_size must be a positive integer, got {batch_size}.")
+            raise DataError(f"--data.batch_size must be a positive integer, got {batch_size}.")
         self.data_dir = Path(data_dir).expanduser()
         self.batch_size = batch_size
         self.split = check_fractions(split)
@@ -182,6 +182,13 @@ class NamesDataModule(GlobalBatchSize, ResumableTraining, pl.LightningDataModule
         self._load()
         if stage == "predict":
             self._setup_predict()
+
+    def data_summary(self, stage: str) -> dict[str, Any]:
+        """What ``setup(stage)`` prepared: languages and names per split."""
+        if stage == "predict":
+            return {"classes": self.class_names, "samples": {"predict": len(self.predict_inputs)}}
+        splits = {"fit": ("train", "val"), "validate": ("val",), "test": ("test",)}[stage]
+        return {"classes": self.class_names, "samples": {s: len(self.samples(s)) for s in splits}}
 
     def _setup_predict(self) -> None:
         if self.predict_file is not None:

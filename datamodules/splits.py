@@ -7,6 +7,8 @@ from typing import TypeVar
 
 import torch
 
+from datamodules.errors import DataError
+
 T = TypeVar("T")
 
 
@@ -14,7 +16,7 @@ def check_fractions(fractions: Sequence[float], argument: str = "--data.split") 
     """Validate split fractions (they must be non-negative, the first positive, and sum to 1)."""
     fractions = tuple(float(f) for f in fractions)
     if any(f < 0 for f in fractions) or fractions[0] <= 0 or abs(sum(fractions) - 1.0) > 1e-6:
-        raise ValueError(f"{argument} must be non-negative fractions that sum to 1, got {list(fractions)}.")
+        raise DataError(f"{argument} must be non-negative fractions that sum to 1, got {list(fractions)}.")
     return fractions
 
 

@@ -9,6 +9,8 @@ import torch
 from torchvision.transforms import v2
 from torchvision.transforms.v2 import functional as F
 
+from datamodules.errors import DataError
+
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
@@ -23,7 +25,7 @@ class SaltPepperNoise(v2.Transform):
     def __init__(self, snr: float = 0.9, p: float = 0.5) -> None:
         super().__init__()
         if not 0.0 <= snr <= 1.0 or not 0.0 <= p <= 1.0:
-            raise ValueError(f"SaltPepperNoise needs 0 <= snr <= 1 and 0 <= p <= 1, got snr={snr}, p={p}.")
+            raise DataError(f"SaltPepperNoise needs 0 <= snr <= 1 and 0 <= p <= 1, got snr={snr}, p={p}.")
         self.snr = snr
         self.p = p
 

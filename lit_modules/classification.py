@@ -12,6 +12,7 @@ from torch import nn
 from torchmetrics import MetricCollection
 from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
 
+from lit_modules.nets.errors import ConfigError
 from lit_modules.optim import optimizer_config
 
 
@@ -41,7 +42,7 @@ class ClassificationTask(pl.LightningModule):
     ) -> None:
         super().__init__()
         if len(class_names) < 2:
-            raise ValueError(f"A classifier needs at least 2 classes, got class_names={class_names}.")
+            raise ConfigError(f"A classifier needs at least 2 classes, got class_names={class_names}.")
         self.net = net
         self.class_names = list(class_names)
         self.optimizer_factory = optimizer

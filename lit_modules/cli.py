@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import atexit
 import json
+import logging
 import os
 import sys
+import warnings
 from copy import deepcopy
 from pathlib import Path
 from typing import Any
@@ -18,12 +20,26 @@ from lightning.pytorch.cli import ArgsType, LightningArgumentParser, LightningCL
 from lightning.pytorch.utilities import rank_zero_info
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
-from lit_modules.callbacks import BestAndLastCheckpoint, FiniteLoss, Interruption, MetricsJson, PredictionCsv
+from datamodules.errors import DataError
+from lit_modules.callbacks import (
+    BestAndLastCheckpoint,
+    DataSummary,
+    FiniteLoss,
+    Interruption,
+    MetricsJson,
+    NonFiniteLossError,
+    PredictionCsv,
+)
+from lit_modules.clean_exit import user_errors_exit
+from lit_modules.cli_help import HelpFormatter, description, set_ckpt_path_help
 from lit_modules.config_checks import checkpoint_misfit, non_positive_settings, unwritable
+from lit_modules.nets.errors import ConfigError
 from lit_modules.runs import CHECKPOINT_WORDS, newest_checkpoint, snake_case, version_of_checkpoint
 
 # Lightning's own use of jsonargparse triggers deprecation notices a user can do nothing about.
 os.environ.setdefault("JSONARGPARSE_DEPRECATION_WARNINGS", "off")
+# The errors a user can fix: main prints their message alone.
+USER_ERRORS = (DataError, ConfigError, NonFiniteLossError)
 
 # Values the data decides, linked into the model: (data module attribute, model argument). A link applies
 # when the data module has the attribute, so a data module offers only what its task's model takes.
@@ -35,9 +51,22 @@ DATA_TO_MODEL = (
     ("image_shape", "model.init_args.generator.init_args.image_shape"),
     ("image_shape", "model.init_args.discriminator.init_args.image_shape"),
 )
+# One line instead of every option's name, above a parse error: `<subcommand> --help` lists the options.
+SUBCOMMAND_USAGE = "%(prog)s --config CONFIG [--<key> <value> ...]"
 DEFAULT_LOGGER = "lightning.pytorch.loggers.TensorBoardLogger"
 EXIT_INTERRUPTED = 1
 NULLS = ("null", "None")
+
+
+def no_lightning_tip(record: logging.LogRecord) -> bool:
+    return "LitLogger" not in record.getMessage()
+
+
+def quiet_unactionable_notices() -> None:
+    """Silence what a user can do nothing about: the deprecation of torch's pytree ``LeafSpec`` that Lightning
+    triggers, and Lightning's advertisement for its cloud logger. Idempotent."""
+    warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated")
+    logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(no_lightning_tip)
 
 
 def nested_nulls_as_json(args: list[str]) -> list[str]:
@@ -70,14 +99,16 @@ class HelloCLI(LightningCLI):
     - ``--ckpt_path best`` or ``last``: the newest such checkpoint of this task; the command then writes
       into that run's folder, so ``test`` numbers land next to the ``fit`` ones.
     - Always on, each configurable by its flags: ``--checkpoint.*``, ``--lr_monitor.*``,
-      ``--metrics_json.*``, ``--predictions.*``, ``Interruption`` (Ctrl-C/SIGTERM save ``last.ckpt``) and
-      ``FiniteLoss`` (stop at a NaN loss). The TensorBoard logger is the default ``--trainer.logger``.
+      ``--metrics_json.*``, ``--predictions.*``, ``Interruption`` (Ctrl-C/SIGTERM save ``last.ckpt``),
+      ``FiniteLoss`` (stop at a NaN loss) and ``DataSummary`` (what the data holds, after ``setup``). The
+      TensorBoard logger is the default ``--trainer.logger``.
     - Checked before anything is built: positive learning rates and batch sizes, a writable run folder,
       and (before running) that a ``--ckpt_path`` fits the configured model, which wins over the
       checkpoint's saved settings.
     """
 
     def __init__(self, args: ArgsType = None, **kwargs: Any) -> None:
+        quiet_unactionable_notices()
         self.run_version: int | None = None
         self._configured_model: Any = None
         super().__init__(
@@ -88,6 +119,12 @@ class HelloCLI(LightningCLI):
             auto_configure_optimizers=False,
             save_config_kwargs={"overwrite": True},
             trainer_defaults={"default_root_dir": "runs"},
+            parser_kwargs={
+                "description": description(),
+                "formatter_class": HelpFormatter,
+                **{name: {"usage": SUBCOMMAND_USAGE} for name in self.subcommands()},
+                **kwargs.pop("parser_kwargs", {}),
+            },
             args=args,
             **kwargs,
         )
@@ -115,6 +152,7 @@ class HelloCLI(LightningCLI):
         parser.add_lightning_class_args(PredictionCsv, "predictions")
         parser.add_lightning_class_args(Interruption, "interruption")
         parser.add_lightning_class_args(FiniteLoss, "finite_loss")
+        parser.add_lightning_class_args(DataSummary, "data_summary")
         for source, target in DATA_TO_MODEL:
             parser.link_arguments(f"data.{source}", target, apply_on="instantiate")
 
@@ -136,6 +174,7 @@ class HelloCLI(LightningCLI):
         return Path(self.subcommand_config.trainer.default_root_dir) / self.task_name
 
     def parse_arguments(self, parser: LightningArgumentParser, args: ArgsType) -> None:
+        set_ckpt_path_help(parser)
         if isinstance(args, dict | Namespace):
             self.config = parser.parse_object(args)
         else:
@@ -153,6 +192,8 @@ class HelloCLI(LightningCLI):
                     "Train first (hello-lightning fit --config ...), or pass a checkpoint file."
                 )
             ckpt_path = config.ckpt_path = str(found)
+        if ckpt_path and not Path(ckpt_path).is_file():
+            self.parser.error(f"--ckpt_path {ckpt_path}: no such file. Pass a .ckpt file, best or last.")
         if ckpt_path:
             self.run_version = version_of_checkpoint(ckpt_path, self.task_dir)
         # LightningCLI next replaces the model settings by those saved in the checkpoint, silently dropping
@@ -202,7 +243,7 @@ class HelloCLI(LightningCLI):
         if ckpt_path and Path(ckpt_path).is_file():
             problem = checkpoint_misfit(ckpt_path, self.model, self.model.hparams)
             if problem:
-                raise ValueError(problem)
+                raise ConfigError(problem)
 
     def before_fit(self) -> None:
         self._check_checkpoint_fits()
@@ -247,7 +288,8 @@ def main(args: ArgsType = None) -> None:
     atexit.unregister(destroy_process_group)  # once per process, however often main runs
     atexit.register(destroy_process_group)
     try:
-        HelloCLI(args=args)
+        with user_errors_exit(USER_ERRORS):
+            HelloCLI(args=args)
     except SIGTERMException as stop:  # interrupted: the checkpoint is saved, but the run did not finish
         raise SystemExit(EXIT_INTERRUPTED) from stop
 

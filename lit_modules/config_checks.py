@@ -63,9 +63,11 @@ def checkpoint_misfit(ckpt_path: str | Path, model: nn.Module, hparams: Mapping[
         for key, value in hparams.items()
         if key in saved and str(saved[key]) != str(value)
     ]
+    config = Path(ckpt_path).parent.parent / "config.yaml"
     return (
         f"--ckpt_path {ckpt_path} does not fit the configured model:\n  "
         + "\n  ".join(changed + problems)
-        + f"\nUse the config it was trained with ({Path(ckpt_path).parent.parent / 'config.yaml'}), "
-        "or start a new run without --ckpt_path."
+        + "\nUse the config it was trained with"
+        + (f" ({config})" if config.is_file() else "")
+        + ", or start a new run without --ckpt_path."
     )

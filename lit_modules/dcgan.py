@@ -20,6 +20,7 @@ from torchvision.utils import make_grid, save_image
 from lit_modules.callbacks.run_folder import run_folder
 from lit_modules.hparams import keep_settings_only
 from lit_modules.nets.dcgan import Generator, RandomFeatures
+from lit_modules.nets.errors import ConfigError
 from lit_modules.optim import optimizer_config
 
 
@@ -72,7 +73,7 @@ class DCGAN(pl.LightningModule):
     ) -> None:
         super().__init__()
         if not 0.5 < real_label <= 1.0:
-            raise ValueError(f"--model.real_label must be in (0.5, 1], got {real_label}.")
+            raise ConfigError(f"--model.real_label must be in (0.5, 1], got {real_label}.")
         self.save_hyperparameters()
         keep_settings_only(self)
         self.automatic_optimization = False

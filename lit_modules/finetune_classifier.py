@@ -13,6 +13,7 @@ from torch import nn
 from lit_modules.callbacks.gradual_unfreezing import GradualUnfreezing
 from lit_modules.classification import ClassificationTask
 from lit_modules.hparams import keep_settings_only
+from lit_modules.nets.errors import ConfigError
 from lit_modules.nets.torchvision_classifier import TorchvisionClassifier
 
 Strategy = Literal["none", "frozen", "zero_lr", "discriminative", "gradual"]
@@ -54,7 +55,7 @@ class FinetuneClassifier(ClassificationTask):
         self.save_hyperparameters()
         keep_settings_only(self)
         if strategy == "gradual" and not unfreeze_at_epochs:
-            raise ValueError("strategy gradual needs --model.init_args.unfreeze_at_epochs, e.g. [3, 6].")
+            raise ConfigError("strategy gradual needs --model.init_args.unfreeze_at_epochs, e.g. [3, 6].")
         self.strategy = strategy
         self.backbone_lr_factor = backbone_lr_factor
         self.unfreeze_at_epochs = unfreeze_at_epochs

@@ -11,6 +11,7 @@ from torch import nn
 from lit_modules.classification import ClassificationTask
 from lit_modules.hparams import keep_settings_only
 from lit_modules.nets.char_ensemble import average_probabilities
+from lit_modules.nets.errors import ConfigError
 
 
 def class_weights(
@@ -60,9 +61,9 @@ class NameClassifier(ClassificationTask):
         **kwargs: Any,
     ) -> None:
         if class_weighting != "none" and not class_counts:
-            raise ValueError("class_weighting needs class_counts (linked from the data module).")
+            raise ConfigError("class_weighting needs class_counts (linked from the data module).")
         if logit_adjustment and not class_counts:
-            raise ValueError("logit_adjustment needs class_counts (linked from the data module).")
+            raise ConfigError("logit_adjustment needs class_counts (linked from the data module).")
         weights = class_weights(class_counts or [], class_weighting)
         loss = nn.CrossEntropyLoss(weight=weights, label_smoothing=label_smoothing)
         super().__init__(net=net, loss=loss, **kwargs)

@@ -18,6 +18,7 @@ from lightning.pytorch.callbacks import Callback
 from datamodules import ImageFolderDataModule
 from lit_modules import FinetuneClassifier
 from lit_modules.nets import TorchvisionClassifier
+from lit_modules.nets.errors import ConfigError
 from lit_modules.nets.loading import load_weights
 from lit_modules.nets.torchvision_classifier import head_name
 from tests.conftest import REPO, write_class_folders
@@ -225,7 +226,7 @@ def test_weights_of_another_architecture_are_refused(pretrained, tmp_path) -> No
 
 def test_missing_weights_file_is_named(tmp_path) -> None:
     net = TorchvisionClassifier(2, weights=str(tmp_path / "nope.pth"))
-    with pytest.raises(FileNotFoundError, match=r"nope\.pth"):
+    with pytest.raises(ConfigError, match=r"nope\.pth"):
         net.load_starting_weights()
 
 
@@ -235,7 +236,7 @@ def test_weights_enum_offline_says_how_to_pass_a_file(monkeypatch, tmp_path) -> 
 
     monkeypatch.setattr(torchvision.models._api, "load_state_dict_from_url", offline)
     model = classifier(weights="ResNet18_Weights.IMAGENET1K_V1")  # building it downloads nothing
-    with pytest.raises(RuntimeError, match=r"--model.net.init_args.weights path/to/resnet18-f37072fd.pth"):
+    with pytest.raises(ConfigError, match=r"--model.net.init_args.weights path/to/resnet18-f37072fd.pth"):
         fit(model, make_data(tmp_path / "images"))
 
 

@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from lit_modules.nets import LeNet
+from lit_modules.nets.errors import ConfigError
 from lit_modules.nets.loading import load_weights, match_prefix, read_checkpoint
 from tests.conftest import REPO
 
@@ -129,7 +130,7 @@ def test_helpers_alone(tmp_path: Path) -> None:
     assert match_prefix(weights, {"fc.weight"}).keys() == {"fc.weight"}
     with pytest.raises(ValueError, match="holds no weights"):
         read_checkpoint(saved(tmp_path, "list.pt", [1, 2, 3]))
-    with pytest.raises(FileNotFoundError, match="No weights file"):
+    with pytest.raises(ConfigError, match="No weights file"):
         read_checkpoint(tmp_path / "absent.pt")
 
 

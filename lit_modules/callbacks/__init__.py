@@ -2,6 +2,7 @@
 
 from lit_modules.callbacks.checkpoint import BestAndLastCheckpoint
 from lit_modules.callbacks.confusion_matrix import ConfusionMatrixFigure
+from lit_modules.callbacks.data_summary import DataSummary
 from lit_modules.callbacks.feature_maps import FeatureMaps
 from lit_modules.callbacks.finite_loss import FiniteLoss, NonFiniteLossError
 from lit_modules.callbacks.grad_cam import GradCAM, grad_cam
@@ -16,6 +17,7 @@ from lit_modules.callbacks.training_images import TrainingImages
 __all__ = [
     "BestAndLastCheckpoint",
     "ConfusionMatrixFigure",
+    "DataSummary",
     "FeatureMaps",
     "FiniteLoss",
     "GradCAM",

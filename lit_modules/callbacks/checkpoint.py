@@ -8,6 +8,7 @@ import lightning.pytorch as pl
 from lightning.pytorch.callbacks import ModelCheckpoint
 
 from lit_modules.callbacks.finite_loss import NonFiniteLossError
+from lit_modules.nets.errors import ConfigError
 
 
 class BestAndLastCheckpoint(ModelCheckpoint):
@@ -29,7 +30,7 @@ class BestAndLastCheckpoint(ModelCheckpoint):
 
     def __init__(self, **kwargs: Any) -> None:
         if kwargs.get("save_last") == "link":
-            raise ValueError(
+            raise ConfigError(
                 "--checkpoint.save_last link would point last.ckpt at the newest best checkpoint, not the "
                 "newest state; use --checkpoint.save_last true."
             )

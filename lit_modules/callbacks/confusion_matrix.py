@@ -10,6 +10,7 @@ from matplotlib import pyplot as plt
 from torchmetrics.classification import MulticlassConfusionMatrix
 
 from lit_modules.callbacks.views import View
+from lit_modules.nets.errors import ConfigError
 
 
 class ConfusionMatrixFigure(View):
@@ -36,7 +37,7 @@ class ConfusionMatrixFigure(View):
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
         names = getattr(pl_module, "class_names", None)
         if not names:
-            raise ValueError("ConfusionMatrixFigure needs a classifier with a class_names attribute.")
+            raise ConfigError("ConfusionMatrixFigure needs a classifier with a class_names attribute.")
         self.class_names = [str(n) for n in names]
         self.matrix = MulticlassConfusionMatrix(len(names), normalize=self.normalize)
 

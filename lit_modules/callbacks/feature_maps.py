@@ -10,6 +10,7 @@ from torch import nn
 from torchvision.utils import make_grid, save_image
 
 from lit_modules.callbacks.views import FixedValImages, denormalized, enlarged, evaluating, find_layer
+from lit_modules.nets.errors import ConfigError
 
 
 class FeatureMaps(FixedValImages):
@@ -43,7 +44,7 @@ class FeatureMaps(FixedValImages):
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
         names = self.layer_names or [n for n, m in pl_module.named_modules() if isinstance(m, nn.Conv2d)]
         if not names:
-            raise ValueError("FeatureMaps: the model has no nn.Conv2d layer; name the layers to show.")
+            raise ConfigError("FeatureMaps: the model has no nn.Conv2d layer; name the layers to show.")
         self.layers = {name: find_layer(pl_module, name, "FeatureMaps") for name in names}
 
     def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:

@@ -18,6 +18,7 @@ from lit_modules.callbacks.views import (
     last_conv_name,
     tag_part,
 )
+from lit_modules.nets.errors import ConfigError
 
 
 def grad_cam_with_logits(
@@ -28,7 +29,7 @@ def grad_cam_with_logits(
 
     def keep(module: nn.Module, inputs: object, output: torch.Tensor) -> torch.Tensor:
         if not isinstance(output, torch.Tensor) or output.ndim != 4:
-            raise ValueError(
+            raise ConfigError(
                 f"grad_cam: the target layer must output (N, C, H, W) feature maps, got {output!r:.80}"
             )
         captured.append(output)
@@ -47,7 +48,9 @@ def grad_cam_with_logits(
             inputs = images.detach().clone().to(dtype).requires_grad_(True)
             logits = model(inputs)
             if len(captured) != 1:
-                raise ValueError(f"grad_cam: the target layer ran {len(captured)} times in one forward pass.")
+                raise ConfigError(
+                    f"grad_cam: the target layer ran {len(captured)} times in one forward pass."
+                )
             if targets is None:
                 targets = logits.argmax(dim=1)
             score = logits.float().gather(1, targets.view(-1, 1).to(logits.device)).sum()

@@ -9,6 +9,8 @@ from lightning.pytorch.callbacks import BaseFinetuning
 from torch import nn
 from torch.optim import Optimizer
 
+from lit_modules.nets.errors import ConfigError
+
 
 class GradualUnfreezing(BaseFinetuning):
     """Freeze ``pl_module.net.backbone_blocks()`` before training; unfreeze it from the top in stages.
@@ -22,7 +24,9 @@ class GradualUnfreezing(BaseFinetuning):
     def __init__(self, unfreeze_at_epochs: Sequence[int], lr_factor: float = 0.1) -> None:
         super().__init__()
         if not unfreeze_at_epochs or list(unfreeze_at_epochs) != sorted(unfreeze_at_epochs):
-            raise ValueError(f"unfreeze_at_epochs must be increasing epochs, got {list(unfreeze_at_epochs)}.")
+            raise ConfigError(
+                f"unfreeze_at_epochs must be increasing epochs, got {list(unfreeze_at_epochs)}."
+            )
         self.unfreeze_at_epochs = list(unfreeze_at_epochs)
         self.lr_factor = lr_factor
 

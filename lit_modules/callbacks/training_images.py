@@ -9,6 +9,7 @@ import torch
 from torchvision.utils import make_grid, save_image
 
 from lit_modules.callbacks.views import View, denormalized, enlarged
+from lit_modules.nets.errors import ConfigError
 
 
 class TrainingImages(View):
@@ -32,7 +33,7 @@ class TrainingImages(View):
             return
         images = batch[0]
         if not isinstance(images, torch.Tensor) or images.ndim != 4:
-            raise ValueError("TrainingImages needs batches of (N, C, H, W) images first in the batch.")
+            raise ConfigError("TrainingImages needs batches of (N, C, H, W) images first in the batch.")
         shown = enlarged(denormalized(trainer, images[: self.max_images]), self.min_size)
         grid = make_grid(shown.cpu(), nrow=8, pad_value=1.0)
         writer = self.writer(trainer)

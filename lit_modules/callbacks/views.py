@@ -19,6 +19,7 @@ from matplotlib.figure import Figure
 from torch import nn
 
 from lit_modules.callbacks.run_folder import run_folder
+from lit_modules.nets.errors import ConfigError
 
 
 @contextmanager
@@ -39,7 +40,7 @@ def find_layer(model: nn.Module, path: str, owner: str) -> nn.Module:
         return model.get_submodule(path)
     except AttributeError:
         convs = [name for name, m in model.named_modules() if isinstance(m, nn.Conv2d)]
-        raise ValueError(
+        raise ConfigError(
             f"{owner}: the model has no layer '{path}'. Give a module path as printed by the model, "
             f"e.g. one of its conv layers: {convs[-6:] or 'none'}."
         ) from None
@@ -49,7 +50,7 @@ def last_conv_name(model: nn.Module, owner: str) -> str:
     """The module path of the last ``nn.Conv2d`` in ``model`` (the usual Grad-CAM layer)."""
     names = [name for name, m in model.named_modules() if isinstance(m, nn.Conv2d)]
     if not names:
-        raise ValueError(f"{owner}: the model has no nn.Conv2d layer; name a 4-D feature layer explicitly.")
+        raise ConfigError(f"{owner}: the model has no nn.Conv2d layer; name a 4-D feature layer explicitly.")
     return names[-1]
 
 
@@ -112,7 +113,7 @@ class View(Callback):
 
     def __init__(self, every_n_epochs: int = 1) -> None:
         if every_n_epochs < 1:
-            raise ValueError(f"{type(self).__name__}: every_n_epochs must be >= 1, got {every_n_epochs}.")
+            raise ConfigError(f"{type(self).__name__}: every_n_epochs must be >= 1, got {every_n_epochs}.")
         self.every_n_epochs = every_n_epochs
         self._said_no_writer = False
 
@@ -161,7 +162,7 @@ class FixedValImages(View):
     def __init__(self, num_images: int, every_n_epochs: int = 1) -> None:
         super().__init__(every_n_epochs)
         if num_images < 1:
-            raise ValueError(f"{type(self).__name__}: num_images must be >= 1, got {num_images}.")
+            raise ConfigError(f"{type(self).__name__}: num_images must be >= 1, got {num_images}.")
         self.num_images = num_images
         self.images: torch.Tensor | None = None
         self.targets: torch.Tensor | None = None
@@ -180,7 +181,7 @@ class FixedValImages(View):
             return
         images, targets = batch[0], batch[1]
         if not isinstance(images, torch.Tensor) or images.ndim != 4:
-            raise ValueError(
+            raise ConfigError(
                 f"{type(self).__name__} needs batches of (N, C, H, W) images first in the batch."
             )
         kept = self.targets if self.targets is not None else torch.empty(0, dtype=torch.long)

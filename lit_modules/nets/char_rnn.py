@@ -10,6 +10,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from lit_modules.nets.errors import ConfigError
+
 CELLS = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}
 CONV_WIDTHS = (2, 3, 4, 5)  # letters seen by each filter of the n-gram branch
 
@@ -78,7 +80,7 @@ class CharRNN(nn.Module):
     ) -> None:
         super().__init__()
         if pooling not in ("last", "max"):
-            raise ValueError(f"Unknown pooling '{pooling}'; choose last or max.")
+            raise ConfigError(f"Unknown pooling '{pooling}'; choose last or max.")
         self.vocab_size = vocab_size
         self.pooling = pooling
         self.embedding = nn.Embedding(vocab_size, embedding_dim, padding_idx=0) if embedding_dim else None

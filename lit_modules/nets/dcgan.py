@@ -13,13 +13,15 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from lit_modules.nets.errors import ConfigError
+
 
 def _upsamplings(image_shape: Sequence[int]) -> int:
     """How many x2 steps lead from a 4x4 map to the images' side (square, a power of two, at least 16)."""
     _, height, width = image_shape
     steps = math.log2(height) - 2 if height > 0 else -1
     if height != width or steps < 2 or not steps.is_integer():
-        raise ValueError(
+        raise ConfigError(
             "DCGAN needs square images whose side is a power of two >= 16, "
             f"got image_shape={tuple(image_shape)}."
         )

@@ -6,6 +6,8 @@ from typing import Literal
 
 from torch import nn
 
+from lit_modules.nets.errors import ConfigError
+
 InitScheme = Literal[
     "default", "xavier_uniform", "xavier_normal", "kaiming_uniform", "kaiming_normal",
     "normal", "uniform", "constant", "orthogonal",
@@ -28,7 +30,9 @@ def initialize(module: nn.Module, scheme: InitScheme = "default") -> nn.Module:
     if scheme == "default":
         return module
     if scheme not in _WEIGHT_INITS:
-        raise ValueError(f"Unknown init scheme '{scheme}'; choose one of {sorted(_WEIGHT_INITS)} or default.")
+        raise ConfigError(
+            f"Unknown init scheme '{scheme}'; choose one of {sorted(_WEIGHT_INITS)} or default."
+        )
     for layer in module.modules():
         if isinstance(layer, (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose2d, nn.Linear)):
             _WEIGHT_INITS[scheme](layer.weight)

@@ -16,6 +16,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from lit_modules.nets.errors import ConfigError
+
 # Where checkpoint dicts keep their weights: the course's, Lightning's, and other common layouts.
 WEIGHT_KEYS = ("model_state_dict", "state_dict", "model", "net")
 WEIGHT_FILE_SUFFIXES = (".pth", ".pt", ".ckpt", ".pkl")
@@ -54,7 +56,7 @@ def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     """
     path = Path(path).expanduser()
     if not path.is_file():
-        raise FileNotFoundError(f"No weights file at {path}.")
+        raise ConfigError(f"No weights file at {path}.")
     try:
         loaded = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError:
@@ -69,7 +71,7 @@ def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     if isinstance(loaded, nn.Module):
         loaded = loaded.state_dict()
     if not isinstance(loaded, Mapping) or not all(isinstance(v, torch.Tensor) for v in loaded.values()):
-        raise ValueError(
+        raise ConfigError(
             f"{path} holds no weights this loader understands (got {type(loaded).__name__}): expected a "
             f"state_dict, a whole model, or a dict with one of {', '.join(WEIGHT_KEYS)}."
         )
@@ -149,7 +151,7 @@ def load_weights(
     )
     name = source if isinstance(source, str | Path) else "the given weights"
     if problems and strict:
-        raise ValueError(
+        raise ConfigError(
             f"{name} does not fit {type(net).__name__}:\n  "
             + "\n  ".join(problems)
             + "\nPick the network (and class count) the weights were trained with."

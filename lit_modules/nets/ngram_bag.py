@@ -6,6 +6,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from lit_modules.nets.errors import ConfigError
+
 HASH_MULTIPLIER = 0x9E3779B1  # odd (Knuth's constant); with power-of-two buckets it only relabels them
 
 
@@ -54,7 +56,7 @@ class NgramBag(nn.Module):
     ) -> None:
         super().__init__()
         if max_n < 1:
-            raise ValueError(f"max_n must be at least 1 (letters alone), got {max_n}.")
+            raise ConfigError(f"max_n must be at least 1 (letters alone), got {max_n}.")
         self.vocab_size = vocab_size
         self.max_n = max_n
         self.buckets = buckets

@@ -6,6 +6,8 @@ from typing import Literal
 
 from torch import nn
 
+from lit_modules.nets.errors import ConfigError
+
 NormKind = Literal["batch", "layer", "instance", "group", "none"]
 
 
@@ -21,7 +23,7 @@ def norm2d(kind: NormKind, channels: int, groups: int = 8) -> nn.Module:
         return nn.GroupNorm(next(g for g in (groups, 4, 2, 1) if channels % g == 0), channels)
     if kind == "none":
         return nn.Identity()
-    raise ValueError(f"Unknown normalization '{kind}'; choose batch, layer, instance, group or none.")
+    raise ConfigError(f"Unknown normalization '{kind}'; choose batch, layer, instance, group or none.")
 
 
 def norm1d(kind: NormKind, features: int) -> nn.Module:
@@ -32,4 +34,4 @@ def norm1d(kind: NormKind, features: int) -> nn.Module:
         return nn.LayerNorm(features)
     if kind == "none":
         return nn.Identity()
-    raise ValueError(f"Unknown normalization '{kind}'; choose batch, layer, instance, group or none.")
+    raise ConfigError(f"Unknown normalization '{kind}'; choose batch, layer, instance, group or none.")

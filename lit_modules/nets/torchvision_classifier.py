@@ -16,6 +16,7 @@ import torchvision
 from torch import nn
 from torchvision.models import Weights, get_model_weights, get_weight, list_models
 
+from lit_modules.nets.errors import ConfigError
 from lit_modules.nets.loading import WEIGHT_FILE_SUFFIXES, load_weights
 
 
@@ -31,7 +32,7 @@ def head_name(model: nn.Module, num_classes: int) -> str:
         if isinstance(layer, (nn.Linear, nn.Conv2d)) and out == num_classes:
             found = name.split(".", 1)[0]
     if found is None:
-        raise ValueError(
+        raise ConfigError(
             f"{type(model).__name__} has no layer with {num_classes} outputs to use as its head."
         )
     return found
@@ -47,13 +48,13 @@ def _weights_enum(name: str, weights: str) -> Weights:
         found = get_weight(weights)
     except (ValueError, KeyError, AttributeError) as err:
         choices = ", ".join(str(w) for w in get_model_weights(name))
-        raise ValueError(
+        raise ConfigError(
             f"--model.net.init_args.weights: '{weights}' is neither a weights file "
             f"({'/'.join(WEIGHT_FILE_SUFFIXES)}) nor a torchvision weights name; for {name} use one of "
             f"{choices}, or a local file."
         ) from err
     if type(found) is not get_model_weights(name):
-        raise ValueError(
+        raise ConfigError(
             f"--model.net.init_args.weights: {weights} are weights of another model, not {name}."
         )
     return found
@@ -72,7 +73,7 @@ class TorchvisionClassifier(nn.Module):
     def __init__(self, num_classes: int, name: str = "resnet18", weights: str | None = None) -> None:
         super().__init__()
         if name not in classification_models():
-            raise ValueError(
+            raise ConfigError(
                 f"--model.net.init_args.name: '{name}' is not a torchvision classification model; "
                 f"choose one of {', '.join(classification_models())}."
             )
@@ -105,7 +106,7 @@ class TorchvisionClassifier(nn.Module):
                 source = enum.get_state_dict(progress=True, check_hash=True)
             except Exception as err:
                 file = Path(enum.url).name
-                raise RuntimeError(
+                raise ConfigError(
                     f"Could not download {self.weights} from {enum.url} ({err}). Without internet, fetch "
                     f"{file} on another machine and pass its path: "
                     f"--model.net.init_args.weights path/to/{file}"
@@ -113,7 +114,7 @@ class TorchvisionClassifier(nn.Module):
         try:
             report = load_weights(self.model, source, replaceable=[self.head_name])
         except ValueError as err:
-            raise ValueError(
+            raise ConfigError(
                 f"--model.net.init_args.weights: {err} Or pick the model name the file was trained with."
             ) from err
         text = f"Loaded starting weights {self.weights} into {self.name}"
