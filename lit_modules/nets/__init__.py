@@ -7,6 +7,7 @@ from lit_modules.nets.init import initialize
 from lit_modules.nets.lenet import LeNet
 from lit_modules.nets.ngram_bag import NgramBag
 from lit_modules.nets.small_cnn import SmallCNN
+from lit_modules.nets.unet import UNet
 
 __all__ = [
     "CharRNN",
@@ -16,6 +17,7 @@ __all__ = [
     "NgramBag",
     "RandomFeatures",
     "SmallCNN",
+    "UNet",
     "alexnet",
     "initialize",
 ]
