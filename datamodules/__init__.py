@@ -7,6 +7,7 @@ from datamodules.image_folder import ImageFolderDataModule
 from datamodules.layouts import DataLayoutError
 from datamodules.names import NamesDataModule
 from datamodules.rmb import RMBDataModule
+from datamodules.segmentation import SegmentationDataModule
 from datamodules.transforms import SaltPepperNoise
 
 __all__ = [
@@ -18,4 +19,5 @@ __all__ = [
     "NamesDataModule",
     "RMBDataModule",
     "SaltPepperNoise",
+    "SegmentationDataModule",
 ]
