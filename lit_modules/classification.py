@@ -12,6 +12,8 @@ from torch import nn
 from torchmetrics import MetricCollection
 from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
 
+from lit_modules.optimization import configure_optimizer
+
 
 class ClassificationTask(pl.LightningModule):
     """Base of the classifiers. Subclasses build the network and implement ``forward(inputs)``.
@@ -106,11 +108,4 @@ class ClassificationTask(pl.LightningModule):
         return [p for p in self.parameters() if p.requires_grad]
 
     def configure_optimizers(self) -> Any:
-        optimizer = self.optimizer_factory(self.parameter_groups())
-        if self.scheduler_factory is None:
-            return optimizer
-        scheduler = self.scheduler_factory(optimizer)
-        config: dict[str, Any] = {"scheduler": scheduler}
-        if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
-            config["monitor"] = getattr(scheduler, "monitor", "val/loss")
-        return {"optimizer": optimizer, "lr_scheduler": config}
+        return configure_optimizer(self.parameter_groups(), self.optimizer_factory, self.scheduler_factory)
