@@ -106,6 +106,9 @@ class HelloCLI(LightningCLI):
         parser.add_lightning_class_args(FiniteLoss, "finite_loss")
         for key in DATA_TO_MODEL_LINKS:
             parser.link_arguments(f"data.{key}", f"model.init_args.{key}", apply_on="instantiate")
+        parser.link_arguments(
+            "data.num_classes", "model.init_args.net.init_args.num_classes", apply_on="instantiate"
+        )
 
     # -- where a run lives -------------------------------------------------------------------------------
     @property
