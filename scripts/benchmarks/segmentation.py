@@ -52,13 +52,19 @@ class CoursePortraits(Dataset):
         return torch.from_numpy(image_chw).float(), torch.from_numpy(mask)[None]  # raw 0-255 pixels
 
 
+def foreground_dice(logits: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
+    """Dice of each photo's ``sigmoid(logits) > 0.5`` against its binary (1, H, W) mask: (N,)."""
+    predicted = (logits > 0).long()[:, 0]
+    return dice_score(predicted, masks.long()[:, 0], 2, average="none", input_format="index")[:, 1]
+
+
 def photo_dice(net: nn.Module, images: torch.Tensor, masks: torch.Tensor) -> float:
     """Mean Dice per photo of ``sigmoid(net(images)) > 0.5`` against binary (N, 1, H, W) masks."""
     net.eval()
     with torch.no_grad():
-        predicted = torch.cat([net(batch) for batch in images.split(8)]) > 0
+        logits = torch.cat([net(batch) for batch in images.split(8)])
     net.train()
-    return dice_score(predicted.long()[:, 0], masks.long()[:, 0], 2, input_format="index")[1].item()
+    return foreground_dice(logits, masks).nanmean().item()
 
 
 def valid_photos(data_dir: Path, size: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -94,12 +100,9 @@ def course_loop(
         scheduler.step()
         net.eval()
         with torch.no_grad():
-            dices = [
-                dice_score((net(x) > 0).long()[:, 0], y.long()[:, 0], 2, input_format="index")[1]
-                for x, y in valid
-            ]
+            dices = torch.cat([foreground_dice(net(images), masks) for images, masks in valid])
         net.train()
-        print(f"  course loop epoch {done}: val Dice {torch.stack(dices).mean():.3f}", flush=True)
+        print(f"  course loop epoch {done}: val Dice {dices.nanmean():.3f}", flush=True)
         done += 1
     elapsed = time.perf_counter() - start
     return done, elapsed, photo_dice(net, *valid_photos(data_dir, size))
@@ -163,6 +166,9 @@ def run(args: argparse.Namespace) -> None:
         for precision in args.precisions:
             project = project_fit(args.data_dir, seed, [*equal, "--trainer.precision", precision])
             rows.append((seed, precision, course, project))
+            print(
+                f"  equal settings, seed {seed}: course {course}, project {precision} {project}", flush=True
+            )
     recipe = yaml.safe_load(CONFIG.read_text())
     recipe_size = recipe["data"]["init_args"]["image_size"]
     recipe_features = recipe["model"]["init_args"]["net"]["init_args"]["features"]
@@ -176,6 +182,7 @@ def run(args: argparse.Namespace) -> None:
             else None
         )
         recipe_rows.append((seed, course, project))
+        print(f"  recipe, seed {seed}: project {project}, course loop beside {course}", flush=True)
 
     print(
         f"\nPortrait UNet, data {args.data_dir}, torch threads {torch.get_num_threads()}; "
