@@ -138,7 +138,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--features", type=int, default=16, help="UNet width of the equal-settings comparison"
     )
     parser.add_argument("--epochs", type=int, default=12, help="epochs of the equal-settings comparison")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0], help="seeds of the equal-settings runs")
+    parser.add_argument("--seeds", type=int, nargs="*", default=[0], help="seeds of the equal-settings runs")
     parser.add_argument(
         "--precisions",
         nargs="+",
@@ -188,16 +188,19 @@ def run(args: argparse.Namespace) -> None:
         f"\nPortrait UNet, data {args.data_dir}, torch threads {torch.get_num_threads()}; "
         "Dice: mean per photo over valid/, last epoch's weights"
     )
-    print(
-        f"Equal settings: {args.size}x{args.size}, {args.features} features, {args.epochs} epochs, "
-        "MSE on sigmoid, SGD 0.01/0.9, batch 8, StepLR(150)"
-    )
-    print("seed | course loop s/epoch  Dice | project precision  s/epoch  Dice | project / course s/epoch")
-    for seed, precision, (c_epochs, c_s, c_dice), (p_epochs, p_s, p_dice) in rows:
+    if rows:
         print(
-            f"{seed:>4} | {c_s / c_epochs:19.2f} {c_dice:5.3f} | {precision:>17} {p_s / p_epochs:8.2f} "
-            f"{p_dice:5.3f} | {(p_s / p_epochs) / (c_s / c_epochs):.3f}"
+            f"Equal settings: {args.size}x{args.size}, {args.features} features, {args.epochs} epochs, "
+            "MSE on sigmoid, SGD 0.01/0.9, batch 8, StepLR(150)"
         )
+        print(
+            "seed | course loop s/epoch  Dice | project precision  s/epoch  Dice | project / course s/epoch"
+        )
+        for seed, precision, (c_epochs, c_s, c_dice), (p_epochs, p_s, p_dice) in rows:
+            print(
+                f"{seed:>4} | {c_s / c_epochs:19.2f} {c_dice:5.3f} | {precision:>17} {p_s / p_epochs:8.2f} "
+                f"{p_dice:5.3f} | {(p_s / p_epochs) / (c_s / c_epochs):.3f}"
+            )
     if recipe_rows:
         print(
             f"Recipe {CONFIG.name} ({recipe_size}x{recipe_size}, {recipe_features} features) against the "
