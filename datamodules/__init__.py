@@ -7,6 +7,7 @@ from datamodules.faces import FacesDataModule
 from datamodules.image_folder import ImageFolderDataModule
 from datamodules.names import NamesDataModule
 from datamodules.rmb import RMBDataModule
+from datamodules.segmentation import SegmentationDataModule
 from datamodules.transforms import SaltPepperNoise
 
 __all__ = [
@@ -19,4 +20,5 @@ __all__ = [
     "NamesDataModule",
     "RMBDataModule",
     "SaltPepperNoise",
+    "SegmentationDataModule",
 ]

@@ -1,4 +1,4 @@
-"""Decode every image once into one uint8 tensor, so no epoch ever touches a JPEG again."""
+"""Decode every image (or mask) once into one uint8 tensor, so no epoch ever touches a JPEG again."""
 
 from __future__ import annotations
 
@@ -17,42 +17,55 @@ PROGRESS_FROM = 300  # images: fewer decode in a moment, without a progress bar
 
 @dataclass
 class DecodedImages:
-    images: torch.Tensor  # (N, 3, H, W) uint8
+    images: torch.Tensor  # (N, 3, H, W) uint8; (N, 1, H, W) for masks
     kept: list[int]  # positions in the input list that decoded
     skipped: dict[Path, str]  # file -> reason
 
 
-def _resize(img: Image.Image, size: tuple[int, int], keep_aspect: bool) -> Image.Image:
+def _resize(
+    img: Image.Image, size: tuple[int, int], keep_aspect: bool, resample: Image.Resampling
+) -> Image.Image:
     height, width = size
     if not keep_aspect:
-        return img.resize((width, height), Image.Resampling.BILINEAR, reducing_gap=3.0)
+        return img.resize((width, height), resample, reducing_gap=3.0)
     # Resize the shorter side, then crop the centre: the eval view of the ImageNet recipes.
     scale = max(width / img.width, height / img.height)
     resized = img.resize(
         (max(width, round(img.width * scale)), max(height, round(img.height * scale))),
-        Image.Resampling.BILINEAR,
+        resample,
         reducing_gap=3.0,
     )
     left, top = (resized.width - width) // 2, (resized.height - height) // 2
     return resized.crop((left, top, left + width, top + height))
 
 
-def decode_image(path: Path, size: tuple[int, int], keep_aspect: bool = False) -> torch.Tensor:
-    """Read any image PIL understands (JPEG, PNG with alpha or palette, GIF, ...) as RGB uint8 (3, H, W)."""
+def decode_image(
+    path: Path, size: tuple[int, int], keep_aspect: bool = False, mask: bool = False
+) -> torch.Tensor:
+    """Read any image PIL understands (JPEG, PNG with alpha or palette, GIF, ...) as RGB uint8 (3, H, W).
+
+    With ``mask``, the file's own values instead, as (1, H, W): grey levels, or the indices of a palette
+    PNG, resized nearest-neighbour so no value is blended into a new one.
+    """
     with Image.open(path) as img:
-        # JPEG can decode at 1/2, 1/4 or 1/8 scale directly: far faster for big photos.
-        img.draft("RGB", (size[1] * 2, size[0] * 2))
-        rgb = _resize(img.convert("RGB"), size, keep_aspect)
+        if mask:
+            values = img if img.mode in ("L", "P") else img.convert("L")
+            decoded = _resize(values, size, keep_aspect, Image.Resampling.NEAREST)
+        else:
+            # JPEG can decode at 1/2, 1/4 or 1/8 scale directly: far faster for big photos.
+            img.draft("RGB", (size[1] * 2, size[0] * 2))
+            decoded = _resize(img.convert("RGB"), size, keep_aspect, Image.Resampling.BILINEAR)
+    channels = 1 if mask else 3
     return (
-        torch.frombuffer(bytearray(rgb.tobytes()), dtype=torch.uint8)
-        .view(size[0], size[1], 3)
+        torch.frombuffer(bytearray(decoded.tobytes()), dtype=torch.uint8)
+        .view(size[0], size[1], channels)
         .permute(2, 0, 1)
     )
 
 
-def _try_decode(path: Path, size: tuple[int, int], keep_aspect: bool) -> torch.Tensor | str:
+def _try_decode(path: Path, size: tuple[int, int], keep_aspect: bool, mask: bool) -> torch.Tensor | str:
     try:
-        return decode_image(path, size, keep_aspect)
+        return decode_image(path, size, keep_aspect, mask)
     except UnidentifiedImageError:
         return "empty file" if path.stat().st_size == 0 else "not an image"
     except (OSError, ValueError, SyntaxError) as err:
@@ -67,18 +80,26 @@ def cache_summary(images: Sequence[torch.Tensor]) -> str:
 
 
 def decode_images(
-    paths: Sequence[Path], size: tuple[int, int], keep_aspect: bool = False, threads: int | None = None
+    paths: Sequence[Path],
+    size: tuple[int, int],
+    keep_aspect: bool = False,
+    threads: int | None = None,
+    mask: bool = False,
 ) -> DecodedImages:
-    """Decode ``paths`` in a thread pool, with a progress bar from ``PROGRESS_FROM`` images on a terminal.
-
-    Files that cannot be read are left out and returned in ``skipped`` with the reason.
-    """
+    """Decode ``paths`` (masks with ``mask``, see ``decode_image``) in a thread pool, with a progress bar
+    from ``PROGRESS_FROM`` images on a terminal. Unreadable files are left out and returned in ``skipped``
+    with the reason."""
     threads = threads or min(8, os.cpu_count() or 1)
     with ThreadPoolExecutor(threads) as pool:
-        decoding = pool.map(lambda p: _try_decode(p, size, keep_aspect), paths)
+        decoding = pool.map(lambda p: _try_decode(p, size, keep_aspect, mask), paths)
         quiet = True if len(paths) < PROGRESS_FROM else None  # None: a bar on a terminal only
         results = list(tqdm(decoding, "Decoding images", len(paths), leave=False, unit="img", disable=quiet))
     kept = [i for i, r in enumerate(results) if isinstance(r, torch.Tensor)]
     skipped = {Path(paths[i]): r for i, r in enumerate(results) if isinstance(r, str)}
-    images = torch.stack([results[i] for i in kept]) if kept else torch.empty(0, 3, *size, dtype=torch.uint8)
+    channels = 1 if mask else 3
+    images = (
+        torch.stack([results[i] for i in kept])
+        if kept
+        else torch.empty(0, channels, *size, dtype=torch.uint8)
+    )
     return DecodedImages(images=images, kept=kept, skipped=skipped)

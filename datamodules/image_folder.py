@@ -39,14 +39,18 @@ class CachedImages(Dataset):
 
     def __getitem__(self, key: int | tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
         index, seed = seeded(key)
-        image = self.images[index]
+        image, target = self.images[index], self.targets[index]
         if self.augment is None:
-            return image, self.targets[index]
+            return image, target
         if seed is None:
-            return self.augment(image), self.targets[index]
+            return self.transform(image, target)
         with torch.random.fork_rng(devices=[]):
             torch.default_generator.manual_seed(seed)
-            return self.augment(image), self.targets[index]
+            return self.transform(image, target)
+
+    def transform(self, image: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Augment one sample; data sets whose targets move with the image (masks) override this."""
+        return self.augment(image), target
 
     def __getitems__(self, keys: list[int | tuple[int, int]]) -> tuple[torch.Tensor, torch.Tensor]:
         if self.augment is not None:

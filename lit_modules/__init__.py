@@ -5,5 +5,13 @@ from lit_modules.dcgan import DCGAN
 from lit_modules.finetune_classifier import FinetuneClassifier
 from lit_modules.image_classifier import ImageClassifier
 from lit_modules.name_classifier import NameClassifier
+from lit_modules.segmentation import SegmentationTask
 
-__all__ = ["DCGAN", "ClassificationTask", "FinetuneClassifier", "ImageClassifier", "NameClassifier"]
+__all__ = [
+    "DCGAN",
+    "ClassificationTask",
+    "FinetuneClassifier",
+    "ImageClassifier",
+    "NameClassifier",
+    "SegmentationTask",
+]

@@ -46,6 +46,40 @@ def write_class_folders(root: Path, class_names: Sequence[str], per_class: int =
     return root
 
 
+def write_portraits(
+    root: Path,
+    count: int = 8,
+    layout: str = "side_by_side",
+    classes: int = 1,
+    size: tuple[int, int] = (40, 48),
+) -> Path:
+    """``count`` generated photo/mask pairs: a bright shape on a dark ground, its mask the shape's pixels.
+
+    ``side_by_side``: ``<stem>.jpg`` + ``<stem>_matte.png`` (a soft 8-bit matte, as the course's), in
+    ``root``; ``folders``: ``images/<stem>.jpg`` + ``masks/<stem>.png``. With ``classes`` > 1 the masks are
+    index masks holding a shape of class 1 on the left and, from 3 classes on, one of class 2 on the right.
+    """
+    images, masks = (root / "images", root / "masks") if layout == "folders" else (root, root)
+    images.mkdir(parents=True, exist_ok=True)
+    masks.mkdir(parents=True, exist_ok=True)
+    width, height = size
+    for i in range(count):
+        photo = Image.new("RGB", size, (30 + i % 5, 30, 40))
+        mask = Image.new("L", size, 0)
+        left = (2 + i % 4, 6, width // 2 - 2, height - 6)  # the left half: a flip moves it
+        photo.paste(COLORS[0], left)
+        mask.paste(255 if classes == 1 else 1, left)
+        if classes == 1:
+            mask.paste(128, (left[0], left[1], left[2], left[1] + 2))  # a soft edge: non-zero is foreground
+        if classes > 2:
+            right = (width // 2 + 4, 4, width - 3, height // 2)
+            photo.paste(COLORS[1], right)
+            mask.paste(2, right)
+        photo.save(images / f"{i:05d}.jpg", quality=95)
+        mask.save(masks / (f"{i:05d}.png" if layout == "folders" else f"{i:05d}_matte.png"))
+    return root
+
+
 def write_names(root: Path, names_by_language: dict[str, Sequence[str]] | None = None) -> Path:
     names_by_language = names_by_language or {
         "Alpha": [f"Ab{c}{d}" for c in "abcdefgh" for d in "xyz"],

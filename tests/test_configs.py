@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from datamodules import FacesDataModule, ImageFolderDataModule, NamesDataModule
-from tests.conftest import REPO, write_class_folders, write_names
+from datamodules import FacesDataModule, ImageFolderDataModule, NamesDataModule, SegmentationDataModule
+from tests.conftest import REPO, write_class_folders, write_names, write_portraits
 
 TASK_CONFIGS = sorted((REPO / "configs").glob("*.yaml"))
 
@@ -19,6 +19,13 @@ def synthetic_data_args(config: Path, tmp_path: Path) -> list[str]:
     data = yaml.safe_load(config.read_text())["data"]
     module_name, class_name = data["class_path"].rsplit(".", 1)
     data_class = getattr(importlib.import_module(module_name), class_name)
+    if issubclass(data_class, SegmentationDataModule):  # photo/mask pairs, small enough for a quick UNet
+        return [
+            "--data.data_dir",
+            str(write_portraits(tmp_path / "portraits", 10)),
+            "--data.image_size",
+            "32",
+        ]
     if issubclass(data_class, ImageFolderDataModule):
         class_names = getattr(data_class, "CLASS_NAMES", ("a", "b"))
         return ["--data.data_dir", str(write_class_folders(tmp_path / "images", class_names, per_class=6))]

@@ -9,9 +9,11 @@ from lit_modules.callbacks.grad_cam import GradCAM, grad_cam
 from lit_modules.callbacks.gradual_unfreezing import GradualUnfreezing
 from lit_modules.callbacks.histograms import ParameterHistograms
 from lit_modules.callbacks.interruption import Interruption
+from lit_modules.callbacks.mask_writer import MaskWriter
 from lit_modules.callbacks.metrics_json import MetricsJson
 from lit_modules.callbacks.model_graph import ModelGraph
 from lit_modules.callbacks.prediction_csv import PredictionCsv
+from lit_modules.callbacks.segmentation_views import SegmentationViews
 from lit_modules.callbacks.training_images import TrainingImages
 
 __all__ = [
@@ -23,11 +25,13 @@ __all__ = [
     "GradCAM",
     "GradualUnfreezing",
     "Interruption",
+    "MaskWriter",
     "MetricsJson",
     "ModelGraph",
     "NonFiniteLossError",
     "ParameterHistograms",
     "PredictionCsv",
+    "SegmentationViews",
     "TrainingImages",
     "grad_cam",
 ]

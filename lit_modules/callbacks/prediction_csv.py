@@ -41,7 +41,8 @@ class PredictionCsv(BasePredictionWriter):
     """Collect ``{"index", "probs"}`` predictions and write ``<log_dir>/predictions.csv`` (or ``output``).
 
     Inputs are named by the data module's ``predict_inputs`` and labels by the model's ``class_names``.
-    The first ``show`` rows are also printed.
+    The first ``show`` rows are also printed. Predictions without class probabilities (masks) are left to
+    their own writer.
     """
 
     def __init__(self, output: str | None = None, top_k: int = 3, show: int = 10) -> None:
@@ -51,6 +52,8 @@ class PredictionCsv(BasePredictionWriter):
     def write_on_epoch_end(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, predictions: Any, batch_indices: Any
     ) -> None:
+        if any("probs" not in p for p in predictions):
+            return
         index, probs = gathered(predictions, trainer.world_size)
         if not trainer.is_global_zero or not len(index):
             return

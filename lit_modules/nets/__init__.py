@@ -8,6 +8,7 @@ from lit_modules.nets.lenet import LeNet
 from lit_modules.nets.ngram_bag import NgramBag
 from lit_modules.nets.small_cnn import SmallCNN
 from lit_modules.nets.torchvision_classifier import TorchvisionClassifier
+from lit_modules.nets.unet import UNet
 
 __all__ = [
     "CharEnsemble",
@@ -19,5 +20,6 @@ __all__ = [
     "RandomFeatures",
     "SmallCNN",
     "TorchvisionClassifier",
+    "UNet",
     "initialize",
 ]

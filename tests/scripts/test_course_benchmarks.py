@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from benchmark import main
 
-from tests.conftest import shared_data
+from tests.conftest import shared_data, write_portraits
 
 
 @pytest.mark.slow
@@ -59,3 +59,16 @@ def test_names_benchmark_scores_one_fit_at_each_adjustment_strength(names_folder
     assert [float(row[0]) for row in rows] == [0.0, 1.0], out
     assert all(0 <= float(value) <= 1 for row in rows for value in row[1:]), out
     assert "best on val: " in out
+
+
+def test_segmentation_benchmark_prints_both_sides_at_equal_settings(tmp_path: Path, capsys) -> None:
+    write_portraits(tmp_path / "portraits" / "train", 8)
+    write_portraits(tmp_path / "portraits" / "valid", 4)
+    main(["segmentation", "--data-dir", str(tmp_path / "portraits"), "--size", "32", "--features", "4",
+          "--epochs", "1", "--precisions", "32-true", "--recipe-seeds"])  # fmt: skip
+    out = capsys.readouterr().out.split("Equal settings: 32x32, 4 features, 1 epochs")[1]
+    (row,) = [line.split("|") for line in out.splitlines() if line.strip().startswith("0 |")]
+    course, project, ratio = row[1].split(), row[2].split(), float(row[3])
+    assert float(course[0]) > 0 and 0 <= float(course[1]) <= 1
+    assert project[0] == "32-true" and float(project[1]) > 0 and 0 <= float(project[2]) <= 1 and ratio > 0
+    assert "Recipe" not in out and "target" not in out
