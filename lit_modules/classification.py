@@ -29,6 +29,8 @@ class ClassificationTask(pl.LightningModule):
         scheduler: any ``torch.optim.lr_scheduler`` scheduler, or none; ``ReduceLROnPlateau`` watches
             its ``monitor`` (Lightning's variant) or ``val/loss``.
         loss: any loss taking (logits, class indices); default cross-entropy.
+        input_shape: one input's shape, linked from an image data module: the zero batch of that shape
+            (``example_input_array``) gives the model summary its in/out shapes and TensorBoard its graph.
     """
 
     def __init__(
@@ -38,6 +40,7 @@ class ClassificationTask(pl.LightningModule):
         optimizer: OptimizerCallable = torch.optim.Adam,
         scheduler: LRSchedulerCallable | None = None,
         loss: nn.Module | None = None,
+        input_shape: tuple[int, ...] | None = None,
     ) -> None:
         super().__init__()
         if len(class_names) < 2:
@@ -47,6 +50,8 @@ class ClassificationTask(pl.LightningModule):
         self.optimizer_factory = optimizer
         self.scheduler_factory = scheduler
         self.criterion = loss if loss is not None else nn.CrossEntropyLoss()
+        if input_shape is not None:
+            self.example_input_array = torch.zeros(1, *input_shape)
         n = len(class_names)
         metrics = MetricCollection(
             {"acc": MulticlassAccuracy(n, average="micro"), "macro_f1": MulticlassF1Score(n, average="macro")}

@@ -32,6 +32,7 @@ DATA_TO_MODEL = (
     ("class_counts", "model.init_args.class_counts"),
     ("num_classes", "model.init_args.net.init_args.num_classes"),
     ("vocab_size", "model.init_args.net.init_args.vocab_size"),
+    ("input_shape", "model.init_args.input_shape"),
     ("image_shape", "model.init_args.generator.init_args.image_shape"),
     ("image_shape", "model.init_args.discriminator.init_args.image_shape"),
 )

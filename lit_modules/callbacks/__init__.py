@@ -9,7 +9,6 @@ from lit_modules.callbacks.gradual_unfreezing import GradualUnfreezing
 from lit_modules.callbacks.histograms import ParameterHistograms
 from lit_modules.callbacks.interruption import Interruption
 from lit_modules.callbacks.metrics_json import MetricsJson
-from lit_modules.callbacks.model_graph import ModelGraph
 from lit_modules.callbacks.prediction_csv import PredictionCsv
 from lit_modules.callbacks.training_images import TrainingImages
 
@@ -22,7 +21,6 @@ __all__ = [
     "GradualUnfreezing",
     "Interruption",
     "MetricsJson",
-    "ModelGraph",
     "NonFiniteLossError",
     "ParameterHistograms",
     "PredictionCsv",
