@@ -10,7 +10,12 @@ import torch
 from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 from torch import nn
 from torchmetrics import MetricCollection
-from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
+from torchmetrics.classification import (
+    MulticlassAccuracy,
+    MulticlassF1Score,
+    MulticlassPrecision,
+    MulticlassRecall,
+)
 
 from lit_modules.optim import optimizer_config
 
@@ -19,7 +24,8 @@ class ClassificationTask(pl.LightningModule):
     """Base of the classifiers: ``net`` maps a batch's inputs to class logits; the task trains and scores it.
 
     Batches are ``(inputs, targets)``; for prediction the targets are the inputs' indices. Logs
-    ``{train,val,test}/loss``, ``/acc`` (micro) and ``/macro_f1``.
+    ``{train,val,test}/loss``, ``/acc`` (micro) and ``/macro_f1``; a test also logs each class's
+    ``test/precision/<class>``, ``test/recall/<class>`` and ``test/f1/<class>``.
 
     Args:
         net: the network (``class_path`` and ``init_args`` in the config; ``num_classes`` is linked from the
@@ -58,7 +64,13 @@ class ClassificationTask(pl.LightningModule):
         )
         self.train_metrics = metrics.clone(prefix="train/")
         self.val_metrics = metrics.clone(prefix="val/")
+        per_class = {
+            "precision": MulticlassPrecision(n, average=None),
+            "recall": MulticlassRecall(n, average=None),
+            "f1": MulticlassF1Score(n, average=None),
+        }
         self.test_metrics = metrics.clone(prefix="test/")
+        self.test_metrics.add_metrics(per_class)
 
     @property
     def num_classes(self) -> int:
@@ -88,8 +100,16 @@ class ClassificationTask(pl.LightningModule):
         return loss, logits
 
     def _log_epoch_metrics(self, metrics: MetricCollection, prog_bar: bool) -> None:
-        """Compute (synced across processes) and log once per epoch, then start afresh."""
-        self.log_dict(metrics.compute(), prog_bar=prog_bar, sync_dist=True)
+        """Compute (synced across processes) and log once per epoch, then start afresh.
+
+        A per-class metric is logged as one number per class, ``<name>/<class>``."""
+        values: dict[str, torch.Tensor] = {}
+        for name, value in metrics.compute().items():
+            if value.numel() == 1:
+                values[name] = value
+            else:
+                values.update({f"{name}/{c}": v for c, v in zip(self.class_names, value, strict=True)})
+        self.log_dict(values, prog_bar=prog_bar, sync_dist=True)
         metrics.reset()
 
     def on_train_epoch_end(self) -> None:
@@ -108,8 +128,9 @@ class ClassificationTask(pl.LightningModule):
         """Returns the logits, for callbacks that read them (e.g. the confusion matrix)."""
         return self._shared_step(batch, "val", self.val_metrics)[1].detach()
 
-    def test_step(self, batch: Any, batch_idx: int) -> None:
-        self._shared_step(batch, "test", self.test_metrics)
+    def test_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        """Returns the logits, for callbacks that read them (e.g. the test confusion matrix)."""
+        return self._shared_step(batch, "test", self.test_metrics)[1].detach()
 
     def predict_step(self, batch: Any, batch_idx: int) -> dict[str, torch.Tensor]:
         inputs, indices = batch

@@ -1,12 +1,13 @@
 """Callbacks: what watches a run and writes its results, and the views that let a user see inside it."""
 
 from lit_modules.callbacks.checkpoint import BestAndLastCheckpoint
-from lit_modules.callbacks.confusion_matrix import ConfusionMatrixFigure
+from lit_modules.callbacks.confusion_matrix import ConfusionMatrixFigure, TestConfusionMatrix
 from lit_modules.callbacks.feature_maps import FeatureMaps
 from lit_modules.callbacks.finite_loss import FiniteLoss, NonFiniteLossError
 from lit_modules.callbacks.grad_cam import GradCAM, grad_cam
 from lit_modules.callbacks.gradual_unfreezing import GradualUnfreezing
 from lit_modules.callbacks.histograms import ParameterHistograms
+from lit_modules.callbacks.hparams_metrics import HparamsWithMetrics
 from lit_modules.callbacks.interruption import Interruption
 from lit_modules.callbacks.metrics_json import MetricsJson
 from lit_modules.callbacks.prediction_csv import PredictionCsv
@@ -19,11 +20,13 @@ __all__ = [
     "FiniteLoss",
     "GradCAM",
     "GradualUnfreezing",
+    "HparamsWithMetrics",
     "Interruption",
     "MetricsJson",
     "NonFiniteLossError",
     "ParameterHistograms",
     "PredictionCsv",
+    "TestConfusionMatrix",
     "TrainingImages",
     "grad_cam",
 ]
