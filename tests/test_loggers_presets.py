@@ -1,4 +1,4 @@
-"""The logger overlays (configs/logger/), the quick-check presets (configs/trainer/) and the HParams record."""
+"""The logger overlays (configs/logger/), the quick-check presets (configs/trainer/), the HParams record."""
 
 from __future__ import annotations
 
@@ -87,7 +87,8 @@ def test_presets_mean_what_they_say(preset: str, expect: dict, image_folder, run
 
 
 def test_profile_preset_counts_batches(image_folder, run_cli, tmp_path: Path) -> None:
-    run_cli("fit", "--config", RMB, *overlay("trainer", "profile"), "--data.data_dir", str(image_folder(per_class=100)),
+    data = str(image_folder(per_class=100))
+    run_cli("fit", "--config", RMB, *overlay("trainer", "profile"), "--data.data_dir", data,
             "--data.batch_size", "4", "--test_after_fit", "false")  # fmt: skip
     metrics = yaml.safe_load((tmp_path / "runs" / "rmb_lenet" / "version_0" / "metrics.json").read_text())
     assert metrics["global_step"] == 20  # 20 of the 40 training batches
