@@ -59,3 +59,13 @@ def test_names_benchmark_scores_one_fit_at_each_adjustment_strength(names_folder
     assert [float(row[0]) for row in rows] == [0.0, 1.0], out
     assert all(0 <= float(value) <= 1 for row in rows for value in row[1:]), out
     assert "best on val: " in out
+
+
+@pytest.mark.slow
+def test_whole_process_benchmark_times_each_process(capsys) -> None:
+    main(["whole_process", "--data-dir", str(shared_data("rmb")), "--repeats", "1", "--epochs", "1"])
+    lines = capsys.readouterr().out.split("whole processes")[1].splitlines()
+    (row,) = [line for line in lines if line.strip().startswith("0 |")]
+    course, one, acc, two, ratio = (float(x) for x in row.replace("|", " ").split()[1:])
+    assert min(course, one, two) > 0 and 0 <= acc <= 1
+    assert ratio == pytest.approx(one / course, rel=0.1, abs=0.01)
