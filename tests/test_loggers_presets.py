@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -108,3 +109,11 @@ def test_make_help_lists_the_targets() -> None:
     done = subprocess.run(["make", "-s", "help"], cwd=REPO, capture_output=True, text=True, check=True)
     listed = {line.split(":")[0] for line in done.stdout.splitlines() if line.strip()}
     assert {"demo", "test", "test-fast", "lint", "format", "tensorboard", "clean", "help"} <= listed
+
+
+def test_optional_packages_stay_out_of_start_up() -> None:
+    """MLflow and the ONNX tools load only when a run or a script asks for them."""
+    optional = {"mlflow", "onnx", "onnxruntime", "onnxscript"}
+    code = f"import sys, lit_modules.cli, datamodules; print(sorted(set(sys.modules) & {optional}))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO)
+    assert done.stdout.strip() == "[]"
