@@ -4,6 +4,8 @@ torchvision's per-image transforms run one Python call per image in the loader; 
 kernel launches: ``RandomResizedCrop`` is one ``torchvision.ops.roi_align`` call over per-sample boxes, and a
 horizontal flip is one ``torch.where``. Data modules apply them in ``on_after_batch_transfer`` to float
 images in [0, 1] (before normalization), so the model code does not change.
+
+Hand-written because torchvision's v2 transforms draw one set of random parameters per call, i.e. per batch.
 """
 
 from __future__ import annotations

@@ -1,4 +1,7 @@
-"""Decode every image (or mask) once into one uint8 tensor, so no epoch ever touches a JPEG again."""
+"""Decode every image (or mask) once into one uint8 tensor, so no epoch ever touches a JPEG again.
+
+Hand-written because torchvision's ``ImageFolder`` decodes every image every epoch and keeps no cache.
+"""
 
 from __future__ import annotations
 

@@ -164,6 +164,12 @@ class ImageFolderDataModule(GlobalBatchSize, ResumableTraining, pl.LightningData
     def num_classes(self) -> int:
         return len(self.class_names)
 
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        """One image's ``(C, H, W)`` as the model gets it (after ``eval_transform``), linked to the model."""
+        probe = torch.zeros(3, *self.image_size, dtype=torch.uint8)
+        return tuple((self.eval_transform(probe) if self.eval_transform else probe).shape)
+
     def _scan(self):
         return scan_image_folder(self.data_dir, self._fixed_class_names, allow_flat=self.allow_flat)
 
@@ -278,6 +284,8 @@ class ImageFolderDataModule(GlobalBatchSize, ResumableTraining, pl.LightningData
         return self._loader("predict")
 
     def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        if isinstance(batch, torch.Tensor):  # the model's example input (TensorBoard's graph): images only
+            return normalize_batch(batch, self.mean, self.std)
         images, targets = batch
         if self.batch_augment and self.trainer is not None and self.trainer.training:
             images = apply_batch_augment(images, self.batch_augment)

@@ -1,4 +1,7 @@
-"""Deterministic, stratified splits: the same on every machine, whatever order the file system lists files."""
+"""Deterministic, stratified splits: the same on every machine, whatever order the file system lists files.
+
+Hand-written because ``torch.utils.data.random_split`` neither stratifies by class nor sorts its input.
+"""
 
 from __future__ import annotations
 

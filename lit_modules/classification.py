@@ -10,7 +10,12 @@ import torch
 from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 from torch import nn
 from torchmetrics import MetricCollection
-from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
+from torchmetrics.classification import (
+    MulticlassAccuracy,
+    MulticlassF1Score,
+    MulticlassPrecision,
+    MulticlassRecall,
+)
 
 from lit_modules.nets.errors import ConfigError
 from lit_modules.optim import optimizer_config
@@ -20,7 +25,8 @@ class ClassificationTask(pl.LightningModule):
     """Base of the classifiers: ``net`` maps a batch's inputs to class logits; the task trains and scores it.
 
     Batches are ``(inputs, targets)``; for prediction the targets are the inputs' indices. Logs
-    ``{train,val,test}/loss``, ``/acc`` (micro) and ``/macro_f1``.
+    ``{train,val,test}/loss``, ``/acc`` (micro) and ``/macro_f1``; a test also logs each class's
+    ``test/precision/<class>``, ``test/recall/<class>`` and ``test/f1/<class>``.
 
     Args:
         net: the network (``class_path`` and ``init_args`` in the config; ``num_classes`` is linked from the
@@ -30,6 +36,8 @@ class ClassificationTask(pl.LightningModule):
         scheduler: any ``torch.optim.lr_scheduler`` scheduler, or none; ``ReduceLROnPlateau`` watches
             its ``monitor`` (Lightning's variant) or ``val/loss``.
         loss: any loss taking (logits, class indices); default cross-entropy.
+        input_shape: one input's shape, linked from an image data module: the zero batch of that shape
+            (``example_input_array``) gives the model summary its in/out shapes and TensorBoard its graph.
     """
 
     def __init__(
@@ -39,6 +47,7 @@ class ClassificationTask(pl.LightningModule):
         optimizer: OptimizerCallable = torch.optim.Adam,
         scheduler: LRSchedulerCallable | None = None,
         loss: nn.Module | None = None,
+        input_shape: tuple[int, ...] | None = None,
     ) -> None:
         super().__init__()
         if len(class_names) < 2:
@@ -48,12 +57,20 @@ class ClassificationTask(pl.LightningModule):
         self.optimizer_factory = optimizer
         self.scheduler_factory = scheduler
         self.criterion = loss if loss is not None else nn.CrossEntropyLoss()
+        if input_shape is not None:
+            self.example_input_array = torch.zeros(1, *input_shape)
         n = len(class_names)
         metrics = MetricCollection(
             {"acc": MulticlassAccuracy(n, average="micro"), "macro_f1": MulticlassF1Score(n, average="macro")}
         )
         self.val_metrics = metrics.clone(prefix="val/")
+        per_class = {
+            "precision": MulticlassPrecision(n, average=None),
+            "recall": MulticlassRecall(n, average=None),
+            "f1": MulticlassF1Score(n, average=None),
+        }
         self.test_metrics = metrics.clone(prefix="test/")
+        self.test_metrics.add_metrics(per_class)
         # Training loss sum, correct guesses and samples of the epoch, added up on the device.
         self.register_buffer("train_totals", torch.zeros(3), persistent=False)
 
@@ -79,8 +96,16 @@ class ClassificationTask(pl.LightningModule):
         return logits
 
     def _log_epoch_metrics(self, metrics: MetricCollection, prog_bar: bool) -> None:
-        """Compute (synced across processes) and log once per epoch, then start afresh."""
-        self.log_dict(metrics.compute(), prog_bar=prog_bar, sync_dist=True)
+        """Compute (synced across processes) and log once per epoch, then start afresh.
+
+        A per-class metric is logged as one number per class, ``<name>/<class>``."""
+        values: dict[str, torch.Tensor] = {}
+        for name, value in metrics.compute().items():
+            if value.numel() == 1:
+                values[name] = value
+            else:
+                values.update({f"{name}/{c}": v for c, v in zip(self.class_names, value, strict=True)})
+        self.log_dict(values, prog_bar=prog_bar, sync_dist=True)
         metrics.reset()
 
     def on_train_epoch_end(self) -> None:
@@ -115,8 +140,9 @@ class ClassificationTask(pl.LightningModule):
         """Returns the logits, for callbacks that read them (e.g. the confusion matrix)."""
         return self._eval_step(batch, "val", self.val_metrics)
 
-    def test_step(self, batch: Any, batch_idx: int) -> None:
-        self._eval_step(batch, "test", self.test_metrics)
+    def test_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        """Returns the logits, for callbacks that read them (e.g. the test confusion matrix)."""
+        return self._eval_step(batch, "test", self.test_metrics)
 
     def predict_step(self, batch: Any, batch_idx: int) -> dict[str, torch.Tensor]:
         inputs, indices = batch

@@ -25,10 +25,12 @@ from lit_modules.callbacks import (
     BestAndLastCheckpoint,
     DataSummary,
     FiniteLoss,
+    HparamsWithMetrics,
     Interruption,
     MetricsJson,
     NonFiniteLossError,
     PredictionCsv,
+    TestConfusionMatrix,
 )
 from lit_modules.clean_exit import user_errors_exit
 from lit_modules.cli_help import HelpFormatter, description, set_ckpt_path_help
@@ -48,12 +50,14 @@ DATA_TO_MODEL = (
     ("class_counts", "model.init_args.class_counts"),
     ("num_classes", "model.init_args.net.init_args.num_classes"),
     ("vocab_size", "model.init_args.net.init_args.vocab_size"),
+    ("input_shape", "model.init_args.input_shape"),
     ("image_shape", "model.init_args.generator.init_args.image_shape"),
     ("image_shape", "model.init_args.discriminator.init_args.image_shape"),
 )
 # One line instead of every option's name, above a parse error: `<subcommand> --help` lists the options.
 SUBCOMMAND_USAGE = "%(prog)s --config CONFIG [--<key> <value> ...]"
 DEFAULT_LOGGER = "lightning.pytorch.loggers.TensorBoardLogger"
+BATCH_LIMITS = ("limit_train_batches", "limit_val_batches", "limit_test_batches", "limit_predict_batches")
 EXIT_INTERRUPTED = 1
 NULLS = ("null", "None")
 
@@ -91,6 +95,18 @@ def nested_nulls_as_json(args: list[str]) -> list[str]:
     return rewritten
 
 
+def whole_batch_counts(trainer: Namespace) -> None:
+    """``--trainer.limit_*_batches 20`` -> 20 batches, as Lightning means an int.
+
+    jsonargparse (4.53) reads every such value as a float, and Lightning refuses a fraction above 1. A whole
+    number above 1 can only be a count; 1 stays 1.0, every batch.
+    """
+    for key in BATCH_LIMITS:
+        value = trainer.get(key)
+        if isinstance(value, float) and value > 1 and value.is_integer():
+            trainer[key] = int(value)
+
+
 class HelloCLI(LightningCLI):
     """LightningCLI with the project's conventions built in.
 
@@ -100,8 +116,12 @@ class HelloCLI(LightningCLI):
       into that run's folder, so ``test`` numbers land next to the ``fit`` ones.
     - Always on, each configurable by its flags: ``--checkpoint.*``, ``--lr_monitor.*``,
       ``--metrics_json.*``, ``--predictions.*``, ``Interruption`` (Ctrl-C/SIGTERM save ``last.ckpt``),
-      ``FiniteLoss`` (stop at a NaN loss) and ``DataSummary`` (what the data holds, after ``setup``). The
-      TensorBoard logger is the default ``--trainer.logger``.
+      ``FiniteLoss`` (stop at a NaN loss), ``DataSummary`` (what the data holds, after ``setup``),
+      ``--hparams_metrics.*`` (hyperparameters with the final metrics, for TensorBoard's HParams tab) and
+      ``--test_confusion_matrix.*`` (a classifier's test confusion matrix). The TensorBoard logger is the
+      default ``--trainer.logger``.
+    - ``--test_after_fit true``: ``fit`` ends by testing its best checkpoint in the same process, so
+      ``metrics.json`` holds the test numbers after one start-up.
     - Checked before anything is built: positive learning rates and batch sizes, a writable run folder,
       and (before running) that a ``--ckpt_path`` fits the configured model, which wins over the
       checkpoint's saved settings.
@@ -153,6 +173,14 @@ class HelloCLI(LightningCLI):
         parser.add_lightning_class_args(Interruption, "interruption")
         parser.add_lightning_class_args(FiniteLoss, "finite_loss")
         parser.add_lightning_class_args(DataSummary, "data_summary")
+        parser.add_lightning_class_args(HparamsWithMetrics, "hparams_metrics")
+        parser.add_lightning_class_args(TestConfusionMatrix, "test_confusion_matrix")
+        parser.add_argument(
+            "--test_after_fit",
+            type=bool,
+            default=False,
+            help="fit only: end by testing the best checkpoint (the last weights in a fast_dev_run).",
+        )
         for source, target in DATA_TO_MODEL:
             parser.link_arguments(f"data.{source}", target, apply_on="instantiate")
 
@@ -209,10 +237,15 @@ class HelloCLI(LightningCLI):
         problems += filter(None, [unwritable(Path(config.trainer.default_root_dir))])
         if problems:
             self.parser.error("\n".join(problems))
+        whole_batch_counts(config.trainer)
         self._place_logger(config.trainer)
 
     def _place_logger(self, trainer: Namespace) -> None:
-        """TensorBoard unless the config names loggers; each one writes into this run's folder."""
+        """TensorBoard unless the config names loggers; each one writes into this run's folder.
+
+        A logger with run folders (TensorBoard, CSV) writes to ``<root>/<task>/version_<n>/``; MLflow (a
+        logger with ``experiment_name``) to the local store ``<root>/<task>/mlruns``, experiment ``<task>``.
+        """
         if trainer.logger in (None, True):
             trainer.logger = Namespace(
                 class_path=DEFAULT_LOGGER, init_args=Namespace(default_hp_metric=False)
@@ -220,6 +253,12 @@ class HelloCLI(LightningCLI):
         loggers = trainer.logger if isinstance(trainer.logger, list) else [trainer.logger]
         for logger in loggers:
             if isinstance(logger, Namespace) and logger.get("init_args") is not None:
+                if "experiment_name" in logger.init_args:
+                    # MLflow 3 refuses its file store unless asked: it needs no server and no database.
+                    os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
+                    logger.init_args.save_dir = str(self.task_dir / "mlruns")
+                    logger.init_args.experiment_name = self.task_name
+                    continue
                 run = {
                     "save_dir": trainer.default_root_dir,
                     "name": self.task_name,
@@ -264,11 +303,18 @@ class HelloCLI(LightningCLI):
         return trainer
 
     def after_fit(self) -> None:
+        tested = self.subcommand_config.get("test_after_fit") and not self.trainer.interrupted
+        if tested:
+            best = None if self.trainer.fast_dev_run else "best"
+            self.trainer.test(self.model, datamodule=self.datamodule, ckpt_path=best)
         if self.trainer.log_dir and not self.trainer.fast_dev_run:
             run = Path(self.trainer.log_dir)
+            command = (
+                f"hello-lightning test --config {run / 'config.yaml'} --ckpt_path {run}/checkpoints/best.ckpt"
+            )
             rank_zero_info(
-                f"Run folder: {run}\nTest its best checkpoint: hello-lightning test --config "
-                f"{run / 'config.yaml'} --ckpt_path {run / 'checkpoints' / 'best.ckpt'}"
+                f"Run folder: {run}\n"
+                f"{'Test numbers in metrics.json; to test again' if tested else 'To test it'}: {command}"
             )
 
 

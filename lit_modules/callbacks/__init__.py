@@ -1,17 +1,17 @@
 """Callbacks: what watches a run and writes its results, and the views that let a user see inside it."""
 
 from lit_modules.callbacks.checkpoint import BestAndLastCheckpoint
-from lit_modules.callbacks.confusion_matrix import ConfusionMatrixFigure
+from lit_modules.callbacks.confusion_matrix import ConfusionMatrixFigure, TestConfusionMatrix
 from lit_modules.callbacks.data_summary import DataSummary
 from lit_modules.callbacks.feature_maps import FeatureMaps
 from lit_modules.callbacks.finite_loss import FiniteLoss, NonFiniteLossError
 from lit_modules.callbacks.grad_cam import GradCAM, grad_cam
 from lit_modules.callbacks.gradual_unfreezing import GradualUnfreezing
 from lit_modules.callbacks.histograms import ParameterHistograms
+from lit_modules.callbacks.hparams_metrics import HparamsWithMetrics
 from lit_modules.callbacks.interruption import Interruption
 from lit_modules.callbacks.mask_writer import MaskWriter
 from lit_modules.callbacks.metrics_json import MetricsJson
-from lit_modules.callbacks.model_graph import ModelGraph
 from lit_modules.callbacks.prediction_csv import PredictionCsv
 from lit_modules.callbacks.segmentation_views import SegmentationViews
 from lit_modules.callbacks.training_images import TrainingImages
@@ -24,14 +24,15 @@ __all__ = [
     "FiniteLoss",
     "GradCAM",
     "GradualUnfreezing",
+    "HparamsWithMetrics",
     "Interruption",
     "MaskWriter",
     "MetricsJson",
-    "ModelGraph",
     "NonFiniteLossError",
     "ParameterHistograms",
     "PredictionCsv",
     "SegmentationViews",
+    "TestConfusionMatrix",
     "TrainingImages",
     "grad_cam",
 ]

@@ -1,4 +1,7 @@
-"""Grad-CAM: where in an image the network looks for the class it predicts (Selvaraju et al., 2017)."""
+"""Grad-CAM: where in an image the network looks for the class it predicts (Selvaraju et al., 2017).
+
+Hand-written: neither torch, torchvision nor Lightning ships Grad-CAM (Captum, a heavier extra, does).
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Weight and gradient histograms per layer, and per-layer gradient norms as scalars."""
+"""Weight and gradient histograms per layer, and gradient norms as scalars (Lightning's ``grad_norm``)."""
 
 from __future__ import annotations
 
@@ -7,12 +7,13 @@ import re
 import lightning.pytorch as pl
 import torch
 from lightning.pytorch.callbacks import Callback
-from lightning.pytorch.utilities import rank_zero_info
+from lightning.pytorch.utilities import grad_norm, rank_zero_info
 from torch import nn
 
 
 class ParameterHistograms(Callback):
-    """Histograms ``weights/<layer>.<param>`` and ``grads/<layer>.<param>``, scalars ``grad_norm/<layer>``.
+    """Histograms ``weights/<layer>.<param>`` and ``grads/<layer>.<param>`` of the watched layers, and
+    scalars ``grad_2.0_norm/<param>`` and ``grad_2.0_norm_total`` of the model (Lightning's ``grad_norm``).
 
     Taken just before an optimizer step (gradients are complete and unscaled there): at the first step of
     every ``every_n_epochs``-th epoch, or every ``every_n_steps`` steps when that is set. Other steps cost one
@@ -74,17 +75,7 @@ class ParameterHistograms(Callback):
             return
         self._logged_epoch = trainer.current_epoch
         step = trainer.global_step
-        norms: dict[str, float] = {}
-        histograms: dict[str, torch.Tensor] = {}
-        for name, layer in self.layers.items():
-            grads = []
-            for param_name, param in layer.named_parameters(recurse=False):
-                histograms[f"weights/{name}.{param_name}"] = param
-                if param.grad is not None:
-                    histograms[f"grads/{name}.{param_name}"] = param.grad
-                    grads.append(torch.linalg.vector_norm(param.grad.float()))
-            if grads:
-                norms[f"grad_norm/{name}"] = torch.linalg.vector_norm(torch.stack(grads)).item()
+        norms = {name: norm.item() for name, norm in grad_norm(pl_module, norm_type=2).items()}
         for logger in trainer.loggers:
             logger.log_metrics(norms, step=step)
         if not trainer.is_global_zero:
@@ -95,7 +86,10 @@ class ParameterHistograms(Callback):
         if writer is None:
             if not self._said_no_histograms:
                 self._said_no_histograms = True
-                rank_zero_info("ParameterHistograms: no logger takes histograms; logging grad_norm/* only.")
+                rank_zero_info("ParameterHistograms: no logger takes histograms; logging gradient norms.")
             return
-        for tag, values in histograms.items():
-            writer.add_histogram(tag, values.detach().float().cpu(), global_step=step)
+        for name, layer in self.layers.items():
+            for param_name, param in layer.named_parameters(recurse=False):
+                writer.add_histogram(f"weights/{name}.{param_name}", param.detach().float().cpu(), step)
+                if param.grad is not None:
+                    writer.add_histogram(f"grads/{name}.{param_name}", param.grad.float().cpu(), step)

@@ -8,62 +8,18 @@ import time
 from pathlib import Path
 
 import torch
-from torch import nn
-from torch.utils.data import DataLoader
-from torchvision import transforms
 
-from benchmarks._course import CourseImages
+from benchmarks import _rmb_course as rmb_course
 from datamodules import RMBDataModule
-from datamodules.transforms import IMAGENET_MEAN, IMAGENET_STD
 from lit_modules.cli import HelloCLI
-from lit_modules.nets import LeNet, initialize
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIG = REPO / "configs" / "rmb_lenet.yaml"
 
 
-def accuracy(net: nn.Module, loader: DataLoader) -> float:
-    net.eval()
-    correct = total = 0
-    with torch.no_grad():
-        for images, labels in loader:
-            correct += (net(images).argmax(1) == labels).sum().item()
-            total += labels.size(0)
-    net.train()
-    return correct / total
-
-
 def course_loop(data_dir: Path, seed: int, epochs: int) -> tuple[float, float]:
-    """Train as the course does (PIL each epoch, num_workers=0, validate each epoch); (seconds, test acc)."""
-    torch.manual_seed(seed)
-    splits = RMBDataModule(data_dir).split_samples()
-    normalize = transforms.Normalize(IMAGENET_MEAN, IMAGENET_STD)
-    train_tf = transforms.Compose(
-        [transforms.Resize((32, 32)), transforms.RandomCrop(32, padding=4), transforms.ToTensor(), normalize]
-    )
-    eval_tf = transforms.Compose([transforms.Resize((32, 32)), transforms.ToTensor(), normalize])
-    train = DataLoader(CourseImages(splits["train"], train_tf), batch_size=16, shuffle=True)
-    valid = DataLoader(CourseImages(splits["val"], eval_tf), batch_size=16)
-    test = DataLoader(CourseImages(splits["test"], eval_tf), batch_size=16)
-    net = initialize(LeNet(2), "xavier_normal")
-    criterion = nn.CrossEntropyLoss()
-    optimizer = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9)
-    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=10, gamma=0.1)
-    start = time.perf_counter()
-    for _ in range(epochs):
-        correct = total = 0
-        for images, labels in train:
-            optimizer.zero_grad()
-            outputs = net(images)
-            loss = criterion(outputs, labels)
-            loss.backward()
-            optimizer.step()
-            correct += (outputs.argmax(1) == labels).sum().item()
-            total += labels.size(0)
-        scheduler.step()
-        accuracy(net, valid)
-    seconds = time.perf_counter() - start
-    return seconds, accuracy(net, test)
+    """The course loop (``benchmarks._rmb_course``) on the project's split; (seconds, test acc)."""
+    return rmb_course.course_loop(RMBDataModule(data_dir).split_samples(), seed, epochs)
 
 
 def project_fit(data_dir: Path, seed: int, epochs: int) -> tuple[float, float, float, float]:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from datamodules import CatsDogsDataModule, DataError
+from datamodules import CatsDogsDataModule, DataError, download
 from datamodules.download import ChecksumError, download_and_extract, sha256sum
 from tests.conftest import image_bytes
 
@@ -36,14 +36,20 @@ def served(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     server.server_close()
 
 
-def test_download_checks_and_extracts(served, tmp_path: Path) -> None:
+def test_download_checks_and_extracts_once(served, tmp_path: Path, monkeypatch) -> None:
     url, archive = served
     target = tmp_path / "data"
     download_and_extract(url, target, sha256sum(archive))
     assert (target / "PetImages" / "Cat" / "0.jpg").is_file()
-    download_and_extract(
+    unpacked: list[str] = []
+    monkeypatch.setattr(download, "extract_archive", lambda *args: unpacked.append(args[0]))
+    again = download_and_extract(
         "http://127.0.0.1:1/unreachable.zip", target, sha256sum(archive), filename="pets.zip"
-    )
+    )  # the verified copy is reused: no download, and no second unpacking
+    assert unpacked == []
+    (target / "pets.zip.unpacked").write_text("an older archive")
+    download_and_extract(url, target, sha256sum(archive))
+    assert unpacked == [str(again)]
 
 
 def test_wrong_checksum_deletes_the_file(served, tmp_path: Path) -> None:

@@ -1,27 +1,20 @@
-"""Optimizers and schedulers chosen in the config, LambdaLR and ReduceLROnPlateau included."""
+"""Optimizers and schedulers chosen in the config, a linear warm-up and ReduceLROnPlateau included."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from lit_modules.lr_lambdas import LinearWarmup
 from tests.conftest import REPO
 
 RMB = str(REPO / "configs" / "rmb_lenet.yaml")
 
 
-def test_linear_warmup_factors() -> None:
-    assert [LinearWarmup(4)(e) for e in range(6)] == [0.25, 0.5, 0.75, 1.0, 1.0, 1.0]
-    with pytest.raises(ValueError, match="warmup_epochs"):
-        LinearWarmup(0)
-
-
 @pytest.mark.parametrize(
     ("scheduler", "init_args", "kind"),
     [
-        ("torch.optim.lr_scheduler.LambdaLR", ["--model.scheduler.init_args.lr_lambda",
-         "{class_path: lit_modules.lr_lambdas.LinearWarmup, init_args: {warmup_epochs: 3}}"], "LambdaLR"),
+        ("torch.optim.lr_scheduler.LinearLR", ["--model.scheduler.init_args.start_factor", "0.25",
+         "--model.scheduler.init_args.total_iters", "3"], "LinearLR"),
         ("lightning.pytorch.cli.ReduceLROnPlateau", ["--model.scheduler.init_args.monitor", "val/acc",
          "--model.scheduler.init_args.mode", "max"], "ReduceLROnPlateau"),
         ("torch.optim.lr_scheduler.MultiStepLR", ["--model.scheduler.init_args.milestones", "[1, 2]"],
@@ -43,5 +36,6 @@ def test_schedulers_from_flags(
     assert isinstance(cli.trainer.optimizers[0], torch.optim.AdamW)
     if kind == "ReduceLROnPlateau":
         assert config.monitor == "val/acc"
-    if kind == "LambdaLR":
-        assert config.scheduler.lr_lambdas[0].warmup_epochs == 3
+    if kind == "LinearLR":  # a warm-up: 1/4 of the rate, then +1/4 per epoch, the full rate after 3 epochs
+        assert (config.scheduler.start_factor, config.scheduler.total_iters) == (0.25, 3)
+        assert cli.trainer.optimizers[0].param_groups[0]["lr"] == pytest.approx(0.02 * 0.5)  # after 1 epoch

@@ -72,3 +72,13 @@ def test_segmentation_benchmark_prints_both_sides_at_equal_settings(tmp_path: Pa
     assert float(course[0]) > 0 and 0 <= float(course[1]) <= 1
     assert project[0] == "32-true" and float(project[1]) > 0 and 0 <= float(project[2]) <= 1 and ratio > 0
     assert "Recipe" not in out and "target" not in out
+
+
+@pytest.mark.slow
+def test_whole_process_benchmark_times_each_process(capsys) -> None:
+    main(["whole_process", "--data-dir", str(shared_data("rmb")), "--repeats", "1", "--epochs", "1"])
+    lines = capsys.readouterr().out.split("whole processes")[1].splitlines()
+    (row,) = [line for line in lines if line.strip().startswith("0 |")]
+    course, one, acc, two, ratio = (float(x) for x in row.replace("|", " ").split()[1:])
+    assert min(course, one, two) > 0 and 0 <= acc <= 1
+    assert ratio == pytest.approx(one / course, rel=0.1, abs=0.01)
