@@ -16,6 +16,8 @@ from lit_modules.callbacks import (
     ConfusionMatrixFigure,
     FeatureMaps,
     GradCAM,
+    Kernels,
+    LossChart,
     ModelGraph,
     ParameterHistograms,
     TrainingImages,
@@ -61,6 +63,8 @@ def test_every_view_reaches_tensorboard_and_png(tmp_path: Path, image_folder) ->
         ConfusionMatrixFigure(),
         ParameterHistograms(),
         ModelGraph(),
+        Kernels(),
+        LossChart(),
     ]
     trainer = fit(tmp_path, image_folder(per_class=20), callbacks)
     run = Path(trainer.log_dir)
@@ -90,6 +94,11 @@ def test_every_view_reaches_tensorboard_and_png(tmp_path: Path, image_folder) ->
         assert len(acc.Histograms(f"grads/{name}.bias")) == 2
         assert len(acc.Scalars(f"grad_norm/{name}")) == 2
     assert tags["graph"]
+
+    assert image_sizes(acc, "kernels/net.features.0") == [(3 * 22 + 2, 2 * 22 + 2)] * 2  # 6 kernels, 5 px x4
+    assert len(list((run / "kernels").glob("epoch_*.png"))) == 2
+    layout = [t for t in tags["tensors"] if t == "custom_scalars__config__"]
+    assert layout and {"train/loss_epoch", "val/loss"} <= set(tags["scalars"])  # the two lines of one chart
 
 
 def test_skipped_epochs_cost_nothing(tmp_path: Path, image_folder, monkeypatch) -> None:

@@ -1,5 +1,6 @@
 """Callbacks: what watches a run and writes its results, and the views that let a user see inside it."""
 
+from lit_modules.callbacks.cam import CAM, cam_with_logits
 from lit_modules.callbacks.checkpoint import BestAndLastCheckpoint
 from lit_modules.callbacks.confusion_matrix import ConfusionMatrixFigure
 from lit_modules.callbacks.feature_maps import FeatureMaps
@@ -8,12 +9,15 @@ from lit_modules.callbacks.grad_cam import GradCAM, grad_cam
 from lit_modules.callbacks.gradual_unfreezing import GradualUnfreezing
 from lit_modules.callbacks.histograms import ParameterHistograms
 from lit_modules.callbacks.interruption import Interruption
+from lit_modules.callbacks.kernels import Kernels
+from lit_modules.callbacks.loss_chart import LossChart
 from lit_modules.callbacks.metrics_json import MetricsJson
 from lit_modules.callbacks.model_graph import ModelGraph
 from lit_modules.callbacks.prediction_csv import PredictionCsv
 from lit_modules.callbacks.training_images import TrainingImages
 
 __all__ = [
+    "CAM",
     "BestAndLastCheckpoint",
     "ConfusionMatrixFigure",
     "FeatureMaps",
@@ -21,11 +25,14 @@ __all__ = [
     "GradCAM",
     "GradualUnfreezing",
     "Interruption",
+    "Kernels",
+    "LossChart",
     "MetricsJson",
     "ModelGraph",
     "NonFiniteLossError",
     "ParameterHistograms",
     "PredictionCsv",
     "TrainingImages",
+    "cam_with_logits",
     "grad_cam",
 ]
