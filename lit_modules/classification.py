@@ -13,6 +13,7 @@ from torchmetrics import MetricCollection
 from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
 
 from lit_modules.optim import optimizer_config
+from lit_modules.tta import TestTimeViews, averaged_logits
 
 
 class ClassificationTask(pl.LightningModule):
@@ -29,6 +30,9 @@ class ClassificationTask(pl.LightningModule):
         scheduler: any ``torch.optim.lr_scheduler`` scheduler, or none; ``ReduceLROnPlateau`` watches
             its ``monitor`` (Lightning's variant) or ``val/loss``.
         loss: any loss taking (logits, class indices); default cross-entropy.
+        tta: test-time augmentation for ``test`` and ``predict``: logits averaged over ``five_crop`` or
+            ``ten_crop`` views of each image (``lit_modules.tta``); fit and validation see plain images.
+        tta_crop: side of each view as a fraction of the image's.
     """
 
     def __init__(
@@ -38,6 +42,8 @@ class ClassificationTask(pl.LightningModule):
         optimizer: OptimizerCallable = torch.optim.Adam,
         scheduler: LRSchedulerCallable | None = None,
         loss: nn.Module | None = None,
+        tta: TestTimeViews = "none",
+        tta_crop: float = 0.875,
     ) -> None:
         super().__init__()
         if len(class_names) < 2:
@@ -47,6 +53,7 @@ class ClassificationTask(pl.LightningModule):
         self.optimizer_factory = optimizer
         self.scheduler_factory = scheduler
         self.criterion = loss if loss is not None else nn.CrossEntropyLoss()
+        self.tta, self.tta_crop = tta, tta_crop
         n = len(class_names)
         metrics = MetricCollection(
             {"acc": MulticlassAccuracy(n, average="micro"), "macro_f1": MulticlassF1Score(n, average="macro")}
@@ -71,7 +78,11 @@ class ClassificationTask(pl.LightningModule):
         self, batch: Any, stage: str, metrics: MetricCollection
     ) -> tuple[torch.Tensor, torch.Tensor]:
         inputs, targets = batch
-        logits, loss = self.logits_and_loss(inputs, targets)
+        if stage == "test" and self.tta != "none":
+            logits = averaged_logits(self, inputs, self.tta, self.tta_crop)
+            loss = self.criterion(logits, targets)
+        else:
+            logits, loss = self.logits_and_loss(inputs, targets)
         metrics.update(logits.detach(), targets)
         # Under DDP val/test losses are averaged over the processes; the training loss is logged as each
         # process sees it, so no step waits on a collective. Metric objects sync themselves.
@@ -108,7 +119,8 @@ class ClassificationTask(pl.LightningModule):
 
     def predict_step(self, batch: Any, batch_idx: int) -> dict[str, torch.Tensor]:
         inputs, indices = batch
-        return {"index": indices, "probs": self(inputs).softmax(dim=-1)}
+        logits = averaged_logits(self, inputs, self.tta, self.tta_crop)
+        return {"index": indices, "probs": logits.softmax(dim=-1)}
 
     def parameter_groups(self) -> Iterable[Any]:
         """What the optimizer gets; subclasses return param groups (e.g. per-layer learning rates)."""
