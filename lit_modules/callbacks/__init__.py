@@ -11,6 +11,7 @@ from lit_modules.callbacks.histograms import ParameterHistograms
 from lit_modules.callbacks.interruption import Interruption
 from lit_modules.callbacks.kernels import Kernels
 from lit_modules.callbacks.loss_chart import LossChart
+from lit_modules.callbacks.lr_range_test import LRRangeTest
 from lit_modules.callbacks.metrics_json import MetricsJson
 from lit_modules.callbacks.model_graph import ModelGraph
 from lit_modules.callbacks.prediction_csv import PredictionCsv
@@ -26,6 +27,7 @@ __all__ = [
     "GradualUnfreezing",
     "Interruption",
     "Kernels",
+    "LRRangeTest",
     "LossChart",
     "MetricsJson",
     "ModelGraph",
