@@ -19,6 +19,7 @@ from torchmetrics.classification import (
 
 from lit_modules.nets.errors import ConfigError
 from lit_modules.optim import optimizer_config
+from lit_modules.tta import TestTimeViews, averaged_logits
 
 
 class ClassificationTask(pl.LightningModule):
@@ -38,6 +39,9 @@ class ClassificationTask(pl.LightningModule):
         loss: any loss taking (logits, class indices); default cross-entropy.
         input_shape: one input's shape, linked from an image data module: the zero batch of that shape
             (``example_input_array``) gives the model summary its in/out shapes and TensorBoard its graph.
+        tta: test-time augmentation for ``test`` and ``predict``: logits averaged over ``five_crop`` or
+            ``ten_crop`` views of each image (``lit_modules.tta``); fit and validation see plain images.
+        tta_crop: side of each view as a fraction of the image's.
     """
 
     def __init__(
@@ -48,6 +52,8 @@ class ClassificationTask(pl.LightningModule):
         scheduler: LRSchedulerCallable | None = None,
         loss: nn.Module | None = None,
         input_shape: tuple[int, ...] | None = None,
+        tta: TestTimeViews = "none",
+        tta_crop: float = 0.875,
     ) -> None:
         super().__init__()
         if len(class_names) < 2:
@@ -59,6 +65,7 @@ class ClassificationTask(pl.LightningModule):
         self.criterion = loss if loss is not None else nn.CrossEntropyLoss()
         if input_shape is not None:
             self.example_input_array = torch.zeros(1, *input_shape)
+        self.tta, self.tta_crop = tta, tta_crop
         n = len(class_names)
         metrics = MetricCollection(
             {"acc": MulticlassAccuracy(n, average="micro"), "macro_f1": MulticlassF1Score(n, average="macro")}
@@ -90,7 +97,11 @@ class ClassificationTask(pl.LightningModule):
         """Validation or test: update the stage's metric objects (they sync themselves under DDP) and log
         the loss, averaged over the processes. Returns the logits."""
         inputs, targets = batch
-        logits, loss = self.logits_and_loss(inputs, targets)
+        if stage == "test" and self.tta != "none":
+            logits = averaged_logits(self, inputs, self.tta, self.tta_crop)
+            loss = self.criterion(logits, targets)
+        else:
+            logits, loss = self.logits_and_loss(inputs, targets)
         metrics.update(logits, targets)
         self.log(f"{stage}/loss", loss, prog_bar=True, batch_size=len(targets), sync_dist=True)
         return logits
@@ -146,7 +157,8 @@ class ClassificationTask(pl.LightningModule):
 
     def predict_step(self, batch: Any, batch_idx: int) -> dict[str, torch.Tensor]:
         inputs, indices = batch
-        return {"index": indices, "probs": self(inputs).softmax(dim=-1)}
+        logits = averaged_logits(self, inputs, self.tta, self.tta_crop)
+        return {"index": indices, "probs": logits.softmax(dim=-1)}
 
     def parameter_groups(self) -> Iterable[Any]:
         """What the optimizer gets; subclasses return param groups (e.g. per-layer learning rates)."""

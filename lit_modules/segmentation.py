@@ -71,6 +71,8 @@ class SegmentationTask(pl.LightningModule):
         optimizer: any ``torch.optim`` optimizer (class path and init args in the config).
         scheduler: any ``torch.optim.lr_scheduler`` scheduler, or none.
         predictions: where ``predict`` writes its PNGs; default ``<run folder>/predictions/``.
+        input_shape: one input's shape, linked from the data module: the zero batch of that shape
+            (``example_input_array``) gives the model summary its in/out shapes and TensorBoard its graph.
     """
 
     def __init__(
@@ -81,6 +83,7 @@ class SegmentationTask(pl.LightningModule):
         optimizer: OptimizerCallable = torch.optim.Adam,
         scheduler: LRSchedulerCallable | None = None,
         predictions: str | None = None,
+        input_shape: tuple[int, ...] | None = None,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
@@ -90,6 +93,8 @@ class SegmentationTask(pl.LightningModule):
         self.loss = loss
         self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
         self.predictions = predictions
+        if input_shape is not None:
+            self.example_input_array = torch.zeros(1, *input_shape)
         # Binary masks are scored as index masks of two classes; the foreground is class 1.
         classes = 2 if self.class_names is None else len(self.class_names)
         metrics = MetricCollection(

@@ -19,6 +19,8 @@ from lit_modules.callbacks import (
     ConfusionMatrixFigure,
     FeatureMaps,
     GradCAM,
+    Kernels,
+    LossChart,
     ParameterHistograms,
     TrainingImages,
     views,
@@ -74,6 +76,8 @@ def test_every_view_reaches_tensorboard_and_png(tmp_path: Path, image_folder) ->
         TrainingImages(),
         ConfusionMatrixFigure(),
         ParameterHistograms(),
+        Kernels(),
+        LossChart(),
     ]
     trainer = fit(tmp_path, image_folder(per_class=20), callbacks)
     run = Path(trainer.log_dir)
@@ -106,6 +110,11 @@ def test_every_view_reaches_tensorboard_and_png(tmp_path: Path, image_folder) ->
         assert len(acc.Scalars(f"grad_2.0_norm/{name}.weight")) == 2
     assert len(acc.Scalars("grad_2.0_norm_total")) == 2
     assert tags["graph"]  # the logger's log_graph, traced on the zero batch of input_shape
+
+    assert image_sizes(acc, "kernels/net.features.0") == [(3 * 22 + 2, 2 * 22 + 2)] * 2  # 6 kernels, 5 px x4
+    assert len(list((run / "kernels").glob("epoch_*.png"))) == 2
+    layout = [t for t in tags["tensors"] if t == "custom_scalars__config__"]
+    assert layout and {"train/loss_epoch", "val/loss"} <= set(tags["scalars"])  # the two lines of one chart
 
 
 def test_skipped_epochs_cost_nothing(tmp_path: Path, image_folder, monkeypatch) -> None:

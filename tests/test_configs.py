@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import json
 from pathlib import Path
 
 import pytest
@@ -65,7 +66,12 @@ def test_fast_dev_run(config: Path, tmp_path: Path, run_cli) -> None:
 
 
 @pytest.mark.parametrize(
-    ("task", "variant"), [("ants_bees_finetune", "ants_bees_scratch"), ("names_rnn", "names_course")]
+    ("task", "variant"),
+    [
+        ("ants_bees_finetune", "ants_bees_scratch"),
+        ("names_rnn", "names_course"),
+        ("rmb_lenet", "rmb_grayscale"),
+    ],
 )
 def test_variant_overlays_change_what_they_say(task: str, variant: str, tmp_path: Path, run_cli) -> None:
     config = REPO / "configs" / f"{task}.yaml"
@@ -77,7 +83,47 @@ def test_variant_overlays_change_what_they_say(task: str, variant: str, tmp_path
     assert cli.trainer.state.finished
     if variant == "ants_bees_scratch":
         assert cli.model.net.weights is None and cli.model.strategy == "none"
+    elif variant == "rmb_grayscale":
+        grey = [t for t in cli.datamodule.augment.transforms if type(t).__name__ == "RandomGrayscale"]
+        assert grey and grey[0].p == 0.5
     else:
         rnn = cli.model.net.rnn
         assert rnn.embedding is None and not rnn.rnn.bidirectional and cli.model.net.bag is None
         assert cli.model.scheduler_factory is None and not cli.datamodule.lowercase
+
+
+# Every transform family of the course's lessons, as config entries: crops, flips, padding, rotation, affine,
+# perspective, colour, grayscale, erasing, noise, and the three combinators (RandomChoice, -Apply, -Order).
+# FiveCrop and TenCrop are test-time views: --model.tta (tests/lit_modules/test_tta.py).
+V2 = "torchvision.transforms.v2."
+EVERY_FAMILY = [
+    {"class_path": V2 + "RandomResizedCrop", "init_args": {"size": 32, "scale": [0.5, 1.0]}},
+    {"class_path": V2 + "RandomOrder", "init_args": {"transforms": [
+        {"class_path": V2 + "RandomHorizontalFlip"},
+        {"class_path": V2 + "RandomVerticalFlip", "init_args": {"p": 0.1}},
+    ]}},
+    {"class_path": V2 + "RandomChoice", "init_args": {"transforms": [
+        {"class_path": V2 + "RandomRotation", "init_args": {"degrees": 15}},
+        {"class_path": V2 + "RandomAffine", "init_args": {"degrees": 0, "translate": [0.1, 0.1], "shear": 5}},
+        {"class_path": V2 + "RandomPerspective", "init_args": {"distortion_scale": 0.3, "p": 1.0}},
+    ]}},
+    {"class_path": V2 + "RandomApply", "init_args": {"p": 0.5, "transforms": [
+        {"class_path": V2 + "Pad", "init_args": {"padding": 4, "padding_mode": "reflect"}},
+        {"class_path": V2 + "CenterCrop", "init_args": {"size": 32}},
+    ]}},
+    {"class_path": V2 + "ColorJitter", "init_args": {"brightness": 0.3, "contrast": 0.3, "hue": 0.05}},
+    {"class_path": V2 + "RandomGrayscale", "init_args": {"p": 0.2}},
+    {"class_path": "datamodules.transforms.SaltPepperNoise", "init_args": {"snr": 0.95, "p": 0.3}},
+    {"class_path": V2 + "RandomErasing", "init_args": {"p": 0.3}},
+]  # fmt: skip
+
+
+def test_every_transform_family_runs_from_a_config(tmp_path: Path, run_cli) -> None:
+    config = REPO / "configs" / "rmb_lenet.yaml"
+    cli = run_cli(
+        "fit", "--config", str(config), "--trainer.fast_dev_run", "true", *smoke_args(config, tmp_path),
+        "--data.augment", json.dumps(EVERY_FAMILY),
+    )  # fmt: skip
+    names = {type(t).__name__ for t in cli.datamodule.augment.transforms}
+    assert {"RandomChoice", "RandomApply", "RandomOrder", "RandomErasing"} <= names
+    assert cli.trainer.global_step == 1

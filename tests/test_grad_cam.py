@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from torch import nn
 from torchvision.models import AlexNet, resnet18
 
-from lit_modules.callbacks import grad_cam
+from lit_modules.callbacks import cam_with_logits, grad_cam
 from lit_modules.nets import LeNet, SmallCNN
 
 
@@ -113,3 +113,31 @@ def test_grad_cam_rejects_a_layer_without_feature_maps() -> None:
     net = LeNet(2)
     with pytest.raises(ValueError, match=r"\(N, C, H, W\)"):
         grad_cam(net, net.classifier[1], torch.randn(1, 3, 32, 32))
+
+
+@pytest.mark.parametrize("build", [lenet, resnet, small_cnn_conv])
+@pytest.mark.parametrize("via", ["tensor_hook", "backward_hook"])
+def test_grad_cam_from_hooks_equals_grad_cam_from_autograd(build, via: str) -> None:
+    """The hook lesson's two ways of catching a layer's gradient give the maps torch.autograd.grad gives."""
+    torch.manual_seed(0)
+    net, layer, _, _, size = build()
+    images = torch.randn(3, 3, size, size)
+    expected = grad_cam(net, layer, images)
+    torch.testing.assert_close(grad_cam(net, layer, images, via=via), expected, atol=1e-6, rtol=0)
+    assert all(not m._backward_hooks and not m._forward_hooks for m in net.modules())
+
+
+@pytest.mark.parametrize("build", [resnet, small_cnn_conv])
+def test_cam_equals_grad_cam_on_global_average_pool_head(build) -> None:
+    torch.manual_seed(2)
+    net, _, _, _, size = build()
+    images, targets = torch.randn(3, 3, size, size), torch.tensor([1, 0, 1])
+    feature_layer = net.layer4 if hasattr(net, "layer4") else net.features
+    maps, logits = cam_with_logits(net, images, targets)
+    torch.testing.assert_close(maps, grad_cam(net, feature_layer, images, targets), atol=1e-5, rtol=0)
+    assert logits.shape == (3, net(images[:1]).shape[1])
+
+
+def test_cam_refuses_a_network_without_a_global_pool_head() -> None:
+    with pytest.raises(ValueError, match="global-average pool.*Use GradCAM"):
+        cam_with_logits(LeNet(2), torch.randn(1, 3, 32, 32))

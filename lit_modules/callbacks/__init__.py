@@ -1,5 +1,6 @@
 """Callbacks: what watches a run and writes its results, and the views that let a user see inside it."""
 
+from lit_modules.callbacks.cam import CAM, cam_with_logits
 from lit_modules.callbacks.checkpoint import BestAndLastCheckpoint
 from lit_modules.callbacks.confusion_matrix import ConfusionMatrixFigure, TestConfusionMatrix
 from lit_modules.callbacks.data_summary import DataSummary
@@ -10,6 +11,9 @@ from lit_modules.callbacks.gradual_unfreezing import GradualUnfreezing
 from lit_modules.callbacks.histograms import ParameterHistograms
 from lit_modules.callbacks.hparams_metrics import HparamsWithMetrics
 from lit_modules.callbacks.interruption import Interruption
+from lit_modules.callbacks.kernels import Kernels
+from lit_modules.callbacks.loss_chart import LossChart
+from lit_modules.callbacks.lr_range_test import LRRangeTest
 from lit_modules.callbacks.mask_writer import MaskWriter
 from lit_modules.callbacks.metrics_json import MetricsJson
 from lit_modules.callbacks.prediction_csv import PredictionCsv
@@ -17,6 +21,7 @@ from lit_modules.callbacks.segmentation_views import SegmentationViews
 from lit_modules.callbacks.training_images import TrainingImages
 
 __all__ = [
+    "CAM",
     "BestAndLastCheckpoint",
     "ConfusionMatrixFigure",
     "DataSummary",
@@ -26,6 +31,9 @@ __all__ = [
     "GradualUnfreezing",
     "HparamsWithMetrics",
     "Interruption",
+    "Kernels",
+    "LRRangeTest",
+    "LossChart",
     "MaskWriter",
     "MetricsJson",
     "NonFiniteLossError",
@@ -34,5 +42,6 @@ __all__ = [
     "SegmentationViews",
     "TestConfusionMatrix",
     "TrainingImages",
+    "cam_with_logits",
     "grad_cam",
 ]

@@ -5,6 +5,8 @@ Hand-written: neither torch, torchvision nor Lightning ships Grad-CAM (Captum, a
 
 from __future__ import annotations
 
+from typing import Literal
+
 import lightning.pytorch as pl
 import torch
 import torch.nn.functional as F
@@ -21,14 +23,31 @@ from lit_modules.callbacks.views import (
     last_conv_name,
     tag_part,
 )
+from lit_modules.hooks import capture_output_gradient, watch_gradient
 from lit_modules.nets.errors import ConfigError
+
+GradientSource = Literal["autograd", "tensor_hook", "backward_hook"]
+
+
+def class_maps(activations: torch.Tensor, weights: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Channels of (N, C, h, w) ``activations`` summed with (N, C) ``weights``, ReLU, upsampled bilinearly
+    to ``size`` and min-max scaled per image into [0, 1]: (N, H, W)."""
+    cam = torch.einsum("nc,nchw->nhw", weights.float(), activations.float()).relu()[:, None]
+    cam = F.interpolate(cam, size=size, mode="bilinear", align_corners=False)[:, 0]
+    cam = cam - cam.amin(dim=(1, 2), keepdim=True)
+    return cam / cam.amax(dim=(1, 2), keepdim=True).clamp_min(1e-12)
 
 
 def grad_cam_with_logits(
-    model: nn.Module, target_layer: nn.Module, images: torch.Tensor, targets: torch.Tensor | None = None
+    model: nn.Module,
+    target_layer: nn.Module,
+    images: torch.Tensor,
+    targets: torch.Tensor | None = None,
+    via: GradientSource = "autograd",
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """``grad_cam`` and the logits of the same forward pass."""
     captured: list[torch.Tensor] = []
+    gradients: list[torch.Tensor] = []
 
     def keep(module: nn.Module, inputs: object, output: torch.Tensor) -> torch.Tensor:
         if not isinstance(output, torch.Tensor) or output.ndim != 4:
@@ -36,10 +55,14 @@ def grad_cam_with_logits(
                 f"grad_cam: the target layer must output (N, C, H, W) feature maps, got {output!r:.80}"
             )
         captured.append(output)
+        if via == "tensor_hook":
+            watch_gradient(output, gradients)
         return output.clone()  # a later in-place op (ReLU(inplace=True)) changes the clone, not what we keep
 
     dtype = next((p.dtype for p in model.parameters() if p.is_floating_point()), torch.float32)
-    handle = target_layer.register_forward_hook(keep)
+    handles = [target_layer.register_forward_hook(keep)]
+    if via == "backward_hook":
+        handles.append(capture_output_gradient(target_layer, gradients))
     try:
         with (
             evaluating(model),
@@ -57,30 +80,34 @@ def grad_cam_with_logits(
             if targets is None:
                 targets = logits.argmax(dim=1)
             score = logits.float().gather(1, targets.view(-1, 1).to(logits.device)).sum()
-            (gradients,) = torch.autograd.grad(score, captured[0])
+            if via == "autograd":
+                gradients.extend(torch.autograd.grad(score, captured[0]))
+            else:  # the hooks catch the gradient on its way back to the input
+                torch.autograd.grad(score, inputs)
     finally:
-        handle.remove()
-    activations, gradients = captured[0].detach().float(), gradients.float()
-    weights = gradients.mean(dim=(2, 3), keepdim=True)
-    cam = (weights * activations).sum(dim=1, keepdim=True).relu()
-    cam = F.interpolate(cam, size=images.shape[-2:], mode="bilinear", align_corners=False)[:, 0]
-    cam = cam - cam.amin(dim=(1, 2), keepdim=True)
-    cam = cam / cam.amax(dim=(1, 2), keepdim=True).clamp_min(1e-12)
-    return cam, logits.detach()
+        for handle in handles:
+            handle.remove()
+    weights = gradients[0].float().mean(dim=(2, 3))
+    return class_maps(captured[0].detach(), weights, images.shape[-2:]), logits.detach()
 
 
 def grad_cam(
-    model: nn.Module, target_layer: nn.Module, images: torch.Tensor, targets: torch.Tensor | None = None
+    model: nn.Module,
+    target_layer: nn.Module,
+    images: torch.Tensor,
+    targets: torch.Tensor | None = None,
+    via: GradientSource = "autograd",
 ) -> torch.Tensor:
     """One Grad-CAM map per image, in [0, 1] at the input's height and width: (N, H, W).
 
     The target layer's activations are weighted per channel by the mean gradient of the target class's score,
     summed, passed through ReLU, upsampled bilinearly and min-max normalised per image. ``targets`` (class
-    indices) default to the predicted classes. Built on a forward hook and ``torch.autograd.grad``: the
-    model's ``requires_grad`` flags, ``.grad`` fields, train/eval modes and hooks are left as they were; the
-    model runs in eval mode and in its parameters' dtype, outside autocast.
+    indices) default to the predicted classes. The gradient comes from ``torch.autograd.grad`` or, as the
+    hook lesson does it, a tensor hook or a full backward hook (``via``; ``lit_modules.hooks``): the same
+    maps. The model's ``requires_grad`` flags, ``.grad`` fields, train/eval modes and hooks are left as they
+    were; the model runs in eval mode and in its parameters' dtype, outside autocast.
     """
-    return grad_cam_with_logits(model, target_layer, images, targets)[0]
+    return grad_cam_with_logits(model, target_layer, images, targets, via)[0]
 
 
 class GradCAM(FixedValImages):
@@ -120,12 +147,22 @@ class GradCAM(FixedValImages):
         self.target_layer = name
         self.layer = find_layer(pl_module, name, "GradCAM")
 
+    @property
+    def title(self) -> str:
+        return f"Grad-CAM of {self.target_layer}"
+
+    def heat_maps(
+        self, pl_module: pl.LightningModule, images: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(N, H, W) maps in [0, 1] and the logits."""
+        return grad_cam_with_logits(pl_module, self.layer, images)
+
     def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         super().on_validation_epoch_end(trainer, pl_module)
         if not self.due(trainer) or self.images is None or self.layer is None:
             return
         images = self.images.to(pl_module.device)
-        maps, logits = grad_cam_with_logits(pl_module, self.layer, images)
+        maps, logits = self.heat_maps(pl_module, images)
         shown = enlarged(denormalized(trainer, images), self.min_size)
         maps = enlarged(maps[:, None], self.min_size)[:, 0]
         overlays = heat_overlay(shown, maps, self.colormap, self.alpha)
@@ -136,9 +173,9 @@ class GradCAM(FixedValImages):
         writer = self.writer(trainer)
         if writer is not None:
             for i, (overlay, t, p) in enumerate(zip(overlays, truths, predictions, strict=True)):
-                tag = f"grad_cam/{i:02d}_true_{tag_part(t)}_pred_{tag_part(p)}"
+                tag = f"{self.folder}/{i:02d}_true_{tag_part(t)}_pred_{tag_part(p)}"
                 writer.add_image(tag, overlay, global_step=trainer.global_step)
         titles = [f"true {t} / pred {p}" for t, p in zip(truths, predictions, strict=True)]
         figure = labelled_grid(overlays, titles)
-        figure.suptitle(f"Grad-CAM of {self.target_layer}, epoch {trainer.current_epoch}", fontsize=10)
+        figure.suptitle(f"{self.title}, epoch {trainer.current_epoch}", fontsize=10)
         figure.savefig(self.epoch_png(trainer), dpi=60)

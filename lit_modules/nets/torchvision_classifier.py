@@ -19,6 +19,10 @@ from torchvision.models import Weights, get_model_weights, get_weight, list_mode
 from lit_modules.nets.errors import ConfigError
 from lit_modules.nets.loading import WEIGHT_FILE_SUFFIXES, load_weights
 
+# Models with auxiliary classifiers (GoogLeNet, Inception v3) are built without them: their outputs would
+# need a loss of their own, and unused parameters stall DDP. Their pretrained aux weights are dropped on load.
+AUX_HEADS = {"googlenet": ("aux1", "aux2"), "inception_v3": ("AuxLogits",)}
+
 
 def classification_models() -> list[str]:
     return list_models(module=torchvision.models)
@@ -80,7 +84,12 @@ class TorchvisionClassifier(nn.Module):
         if weights and not _is_file(weights):
             _weights_enum(name, weights)  # a misspelled name fails now, not when the weights load
         self.name, self.weights = name, weights
-        self.model = torchvision.models.get_model(name, weights=None, num_classes=num_classes)
+        options = {}
+        if name in AUX_HEADS:
+            # ImageNet weights of these two expect inputs re-normalized inside the model, as torchvision does.
+            transform = bool(weights) and not _is_file(weights)
+            options = {"aux_logits": False, "init_weights": True, "transform_input": transform}
+        self.model = torchvision.models.get_model(name, weights=None, num_classes=num_classes, **options)
         self.head_name = head_name(self.model, num_classes)
 
     @property
@@ -112,7 +121,8 @@ class TorchvisionClassifier(nn.Module):
                     f"--model.net.init_args.weights path/to/{file}"
                 ) from err
         try:
-            report = load_weights(self.model, source, replaceable=[self.head_name])
+            replaceable = [self.head_name, *AUX_HEADS.get(self.name, ())]
+            report = load_weights(self.model, source, replaceable=replaceable)
         except ValueError as err:
             raise ConfigError(
                 f"--model.net.init_args.weights: {err} Or pick the model name the file was trained with."

@@ -40,7 +40,7 @@ def course_loop(splits: dict[str, list], seed: int, epochs: int) -> tuple[float,
     train = DataLoader(CourseImages(splits["train"], train_tf), batch_size=16, shuffle=True)
     valid = DataLoader(CourseImages(splits["val"], eval_tf), batch_size=16)
     test = DataLoader(CourseImages(splits["test"], eval_tf), batch_size=16)
-    net = initialize(LeNet(2), "xavier_normal")
+    net = initialize(LeNet(2), "course")
     criterion = nn.CrossEntropyLoss()
     optimizer = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9)
     scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=10, gamma=0.1)

@@ -47,7 +47,7 @@ def test_unknown_norm_is_refused() -> None:
 @pytest.mark.parametrize(
     "scheme",
     ["xavier_uniform", "xavier_normal", "kaiming_uniform", "kaiming_normal", "normal", "uniform", "constant",
-     "orthogonal"],
+     "orthogonal", "course"],
 )  # fmt: skip
 def test_init_schemes_rewrite_weights_and_zero_biases(scheme: InitScheme) -> None:
     torch.manual_seed(0)

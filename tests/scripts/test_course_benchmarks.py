@@ -82,3 +82,21 @@ def test_whole_process_benchmark_times_each_process(capsys) -> None:
     course, one, acc, two, ratio = (float(x) for x in row.replace("|", " ").split()[1:])
     assert min(course, one, two) > 0 and 0 <= acc <= 1
     assert ratio == pytest.approx(one / course, rel=0.1, abs=0.01)
+
+
+@pytest.mark.slow
+def test_cats_dogs_benchmark_prints_both_recipes(capsys) -> None:
+    main(["cats_dogs", "--data-dir", str(shared_data("cats_dogs")), "--seeds", "0", "--epochs", "1"])
+    out = capsys.readouterr().out.split("cats vs dogs, data")[1]
+    for recipe in ("small CNN (cats_dogs.yaml)", "LeNet-32 (course homework)"):
+        (row,) = [line.split("|") for line in out.splitlines() if line.startswith(recipe) and "mean" in line]
+        first_loss, val, test = (float(row[i]) for i in (2, 3, 4))
+        assert 0.3 < first_loss < 1.5 and 0 <= val <= 1 and 0 <= test <= 1  # starts near ln 2 = 0.69
+
+
+@pytest.mark.slow
+def test_tta_benchmark_prints_the_three_views(capsys) -> None:
+    main(["tta", "--data-dir", str(shared_data("rmb")), "--seeds", "0", "--epochs", "1"])
+    out = capsys.readouterr().out.split("RMB test set")[1]
+    (mean,) = [line for line in out.splitlines() if line.startswith("mean |")]
+    assert len(mean.split("|")) == 4 and all(0 <= float(cell.split()[0]) <= 1 for cell in mean.split("|")[1:])
