@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import lightning.pytorch as pl
 import matplotlib
 import torch
 from torchvision.utils import make_grid, save_image
 
-from lit_modules.callbacks.views import View, denormalized, evaluating
+from lit_modules.callbacks.views import FixedValImages, denormalized, evaluating
 
 
 def colorize(masks: torch.Tensor, num_classes: int) -> torch.Tensor:
@@ -23,7 +21,7 @@ def colorize(masks: torch.Tensor, num_classes: int) -> torch.Tensor:
     return palette[masks.long().cpu()].permute(0, 3, 1, 2)
 
 
-class SegmentationViews(View):
+class SegmentationViews(FixedValImages):
     """A grid of photo / true mask / predicted mask for ``num_images`` fixed validation photos.
 
     The photos are the first ``num_images`` of the validation set, picked once. Every ``every_n_epochs``
@@ -38,41 +36,18 @@ class SegmentationViews(View):
     folder = "segmentation"
 
     def __init__(self, num_images: int = 4, every_n_epochs: int = 1) -> None:
-        super().__init__(every_n_epochs)
-        if num_images < 1:
-            raise ValueError(f"SegmentationViews: num_images must be >= 1, got {num_images}.")
-        self.num_images = num_images
-        self.images: torch.Tensor | None = None
-        self.masks: torch.Tensor | None = None
-        self._picked = False
-
-    def on_validation_batch_end(
-        self,
-        trainer: pl.Trainer,
-        pl_module: pl.LightningModule,
-        outputs: Any,
-        batch: Any,
-        batch_idx: int,
-        dataloader_idx: int = 0,
-    ) -> None:
-        kept = 0 if self.images is None else len(self.images)
-        if trainer.sanity_checking or self._picked or kept >= self.num_images:
-            return
-        images, masks = batch[0][: self.num_images - kept], batch[1][: self.num_images - kept]
-        images, masks = images.detach().cpu().clone(), masks.detach().cpu().clone()
-        self.images = images if self.images is None else torch.cat([self.images, images])
-        self.masks = masks if self.masks is None else torch.cat([self.masks, masks])
+        super().__init__(num_images, every_n_epochs)
 
     def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        self._picked = self._picked or (not trainer.sanity_checking and self.images is not None)
-        if not self.due(trainer) or self.images is None or self.masks is None:
+        super().on_validation_epoch_end(trainer, pl_module)
+        if not self.due(trainer) or self.images is None or self.targets is None:
             return
         with torch.no_grad(), evaluating(pl_module):
             logits = pl_module(self.images.to(pl_module.device))
         predicted = pl_module.predicted_masks(logits).cpu()
         num_classes = logits.shape[1]
         photos = denormalized(trainer, self.images).cpu()
-        rows = torch.stack([photos, colorize(self.masks, num_classes), colorize(predicted, num_classes)], 1)
+        rows = torch.stack([photos, colorize(self.targets, num_classes), colorize(predicted, num_classes)], 1)
         grid = make_grid(rows.flatten(0, 1), nrow=3, padding=2, pad_value=0.5)
         writer = self.writer(trainer)
         if writer is not None:

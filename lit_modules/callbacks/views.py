@@ -156,7 +156,8 @@ class FixedValImages(View):
     """A ``View`` that keeps ``num_images`` validation images and labels, picked once.
 
     They are picked during the first validation epoch after the sanity check, as evenly over the classes
-    as the data allows (the model's ``class_names`` tell how many), and never change afterwards.
+    as the data allows (the model's ``class_names`` tell how many) where the targets are class indices,
+    the first ones otherwise (masks), and never change afterwards.
     """
 
     def __init__(self, num_images: int, every_n_epochs: int = 1) -> None:
@@ -184,16 +185,19 @@ class FixedValImages(View):
             raise ConfigError(
                 f"{type(self).__name__} needs batches of (N, C, H, W) images first in the batch."
             )
-        kept = self.targets if self.targets is not None else torch.empty(0, dtype=torch.long)
-        quota = math.ceil(self.num_images / len(getattr(pl_module, "class_names", None) or [0]))
-        counts = Counter(kept.tolist())
-        chosen: list[int] = []
-        for i, target in enumerate(targets.tolist()):
-            if len(kept) + len(chosen) == self.num_images:
-                break
-            if counts[target] < quota:
-                counts[target] += 1
-                chosen.append(i)
+        kept = 0 if self.targets is None else len(self.targets)
+        if targets.ndim == 1:  # class indices: spread the picks over the classes
+            quota = math.ceil(self.num_images / len(getattr(pl_module, "class_names", None) or [0]))
+            counts = Counter([] if self.targets is None else self.targets.tolist())
+            chosen: list[int] = []
+            for i, target in enumerate(targets.tolist()):
+                if kept + len(chosen) == self.num_images:
+                    break
+                if counts[target] < quota:
+                    counts[target] += 1
+                    chosen.append(i)
+        else:  # e.g. masks: the first images
+            chosen = list(range(min(len(images), self.num_images - kept)))
         if not chosen:
             return
         new_images, new_targets = (
@@ -201,7 +205,7 @@ class FixedValImages(View):
             targets[chosen].detach().cpu().clone(),
         )
         self.images = new_images if self.images is None else torch.cat([self.images, new_images])
-        self.targets = torch.cat([kept, new_targets])
+        self.targets = new_targets if self.targets is None else torch.cat([self.targets, new_targets])
 
     def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if not trainer.sanity_checking and self.images is not None:
