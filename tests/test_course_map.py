@@ -7,7 +7,6 @@ import re
 from tests.conftest import REPO
 
 COURSE_MAP = REPO / "docs" / "course.md"
-BEING_BUILT = {"configs/portrait_unet.yaml"}  # the segmentation task
 
 
 def test_every_lesson_has_a_row() -> None:
@@ -17,4 +16,4 @@ def test_every_lesson_has_a_row() -> None:
 
 def test_the_files_it_names_exist() -> None:
     paths = set(re.findall(r"`([\w/]+/[\w.]+\.(?:py|yaml|md))", COURSE_MAP.read_text()))
-    assert paths and not {p for p in paths - BEING_BUILT if not (REPO / p).exists()}
+    assert paths and not {p for p in paths if not (REPO / p).exists()}
