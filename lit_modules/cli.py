@@ -303,15 +303,14 @@ class HelloCLI(LightningCLI):
         return trainer
 
     def after_fit(self) -> None:
+        best = getattr(self.trainer.checkpoint_callback, "best_model_path", "")
+        fast_dev_run = bool(self.trainer.fast_dev_run)
         tested = self.subcommand_config.get("test_after_fit") and not self.trainer.interrupted
-        if tested:
-            best = None if self.trainer.fast_dev_run else "best"
-            self.trainer.test(self.model, datamodule=self.datamodule, ckpt_path=best)
-        if self.trainer.log_dir and not self.trainer.fast_dev_run:
-            run = Path(self.trainer.log_dir)
-            command = (
-                f"hello-lightning test --config {run / 'config.yaml'} --ckpt_path {run}/checkpoints/best.ckpt"
-            )
+        if tested and (best or fast_dev_run):  # a run stopped before its first checkpoint has none to test
+            self.trainer.test(self.model, datamodule=self.datamodule, ckpt_path=best or None)
+        if best and not fast_dev_run:
+            run = Path(best).parent.parent
+            command = f"hello-lightning test --config {run / 'config.yaml'} --ckpt_path {best}"
             rank_zero_info(
                 f"Run folder: {run}\n"
                 f"{'Test numbers in metrics.json; to test again' if tested else 'To test it'}: {command}"
