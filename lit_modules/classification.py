@@ -65,6 +65,8 @@ class ClassificationTask(pl.LightningModule):
         self.criterion = loss if loss is not None else nn.CrossEntropyLoss()
         if input_shape is not None:
             self.example_input_array = torch.zeros(1, *input_shape)
+        if not 0 < tta_crop <= 1:  # checked now, not when a fit's test starts
+            raise ConfigError(f"--model.tta_crop must be in (0, 1], got {tta_crop}.")
         self.tta, self.tta_crop = tta, tta_crop
         n = len(class_names)
         metrics = MetricCollection(

@@ -8,6 +8,8 @@ from typing import Literal
 import torch
 from torchvision.transforms.v2 import functional as F
 
+from lit_modules.nets.errors import ConfigError
+
 TestTimeViews = Literal["none", "five_crop", "ten_crop"]
 
 
@@ -15,11 +17,9 @@ def crops(images: torch.Tensor, views: TestTimeViews, fraction: float) -> torch.
     """(V, N, C, H, W): the four corners and the centre (``ten_crop``: and their mirror images), each
     ``fraction`` of the side and resized back to (H, W), so any network takes them."""
     if images.ndim != 4:
-        raise ValueError(
+        raise ConfigError(
             f"--model.tta {views} needs batches of (N, C, H, W) images, got {tuple(images.shape)}."
         )
-    if not 0 < fraction <= 1:
-        raise ValueError(f"--model.tta_crop must be in (0, 1], got {fraction}.")
     size = [max(1, round(side * fraction)) for side in images.shape[-2:]]
     cut = F.five_crop(images, size) if views == "five_crop" else F.ten_crop(images, size)
     return torch.stack([F.resize(view, list(images.shape[-2:]), antialias=True) for view in cut])

@@ -10,6 +10,7 @@ from torch import nn
 from lit_modules.callbacks.grad_cam import GradCAM, class_maps
 from lit_modules.callbacks.views import evaluating
 from lit_modules.hooks import capture_input
+from lit_modules.nets.errors import ConfigError
 
 
 def global_pool_head(model: nn.Module, owner: str = "CAM") -> tuple[nn.Module, nn.Linear]:
@@ -19,7 +20,7 @@ def global_pool_head(model: nn.Module, owner: str = "CAM") -> tuple[nn.Module, n
     ]
     linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
     if not pools or not linears:
-        raise ValueError(
+        raise ConfigError(
             f"{owner} needs a network that ends in a global-average pool (nn.AdaptiveAvgPool2d(1)) and one "
             f"linear layer, as SmallCNN and the ResNets do; {type(model).__name__} has "
             f"{'no such pool' if not pools else 'no linear layer'}. Use GradCAM for other networks."
@@ -42,7 +43,7 @@ def cam_with_logits(
         handle.remove()
     features = captured[-1]
     if features.shape[1] != head.in_features:
-        raise ValueError(
+        raise ConfigError(
             f"CAM: the pool gives {features.shape[1]} channels but the last linear layer reads "
             f"{head.in_features}; the head is more than pool then linear. Use GradCAM."
         )

@@ -10,6 +10,8 @@ from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.utilities import grad_norm, rank_zero_info
 from torch import nn
 
+from lit_modules.nets.errors import ConfigError
+
 
 class ParameterHistograms(Callback):
     """Histograms ``weights/<layer>.<param>`` and ``grads/<layer>.<param>`` of the watched layers, and
@@ -35,7 +37,7 @@ class ParameterHistograms(Callback):
         name_pattern: str | None = None,
     ) -> None:
         if every_n_epochs < 1 or (every_n_steps is not None and every_n_steps < 1):
-            raise ValueError(
+            raise ConfigError(
                 f"ParameterHistograms: every_n_epochs and every_n_steps must be >= 1, "
                 f"got {every_n_epochs} and {every_n_steps}."
             )
@@ -55,7 +57,7 @@ class ParameterHistograms(Callback):
             and (self.name_pattern is None or self.name_pattern.search(name))
         }
         if not self.layers:
-            raise ValueError(
+            raise ConfigError(
                 f"ParameterHistograms: no layer matches layer_types={sorted(self.layer_types)} and "
                 f"name_pattern={self.name_pattern and self.name_pattern.pattern!r}; widen the filters."
             )

@@ -10,6 +10,7 @@ from torch import nn
 from torchvision.utils import make_grid, save_image
 
 from lit_modules.callbacks.views import View, find_layer
+from lit_modules.nets.errors import ConfigError
 
 
 class Kernels(View):
@@ -35,11 +36,11 @@ class Kernels(View):
         if self.layer_name is None:
             convs = [name for name, m in pl_module.named_modules() if isinstance(m, nn.Conv2d)]
             if not convs:
-                raise ValueError("Kernels: the model has no nn.Conv2d layer.")
+                raise ConfigError("Kernels: the model has no nn.Conv2d layer.")
             self.layer_name = convs[0]
         layer = find_layer(pl_module, self.layer_name, "Kernels")
         if not isinstance(layer, nn.Conv2d):
-            raise ValueError(f"Kernels: '{self.layer_name}' is a {type(layer).__name__}, not an nn.Conv2d.")
+            raise ConfigError(f"Kernels: '{self.layer_name}' is a {type(layer).__name__}, not an nn.Conv2d.")
         self.layer = layer
 
     def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:

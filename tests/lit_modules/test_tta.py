@@ -44,3 +44,12 @@ def test_predict_uses_the_views_and_training_does_not() -> None:
 def test_tta_refuses_inputs_that_are_not_images() -> None:
     with pytest.raises(ValueError, match="--model.tta five_crop needs batches of"):
         crops(torch.rand(2, 5), "five_crop", 0.875)
+
+
+def test_a_crop_fraction_outside_0_1_is_refused_when_the_module_is_built() -> None:
+    from lit_modules import ImageClassifier
+    from lit_modules.nets import LeNet
+    from lit_modules.nets.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"--model.tta_crop must be in \(0, 1\], got 1.5"):
+        ImageClassifier(net=LeNet(num_classes=2), class_names=["a", "b"], tta="five_crop", tta_crop=1.5)
