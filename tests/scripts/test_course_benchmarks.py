@@ -20,7 +20,8 @@ def test_rmb_benchmark_prints_both_sides(capsys) -> None:
     assert 0 <= float(course[1]) <= 1 and 0 <= float(project[2]) <= 1  # test accuracies
     (mean_row,) = [line for line in lines if line.startswith("mean |")]
     ratio = float(seed_row.split("|")[-1])  # fit s / loop s, to more places than the printed seconds
-    assert ratio == pytest.approx(float(project[1]) / float(course[0]), rel=0.1, abs=0.01)
+    fit_s, loop_s, half = float(project[1]), float(course[0]), 0.05  # seconds are printed rounded to 0.1
+    assert (fit_s - half) / (loop_s + half) <= ratio <= (fit_s + half) / max(loop_s - half, 1e-9)
     assert mean_row.split("|")[-1] == seed_row.split("|")[-1]  # one seed: its mean is itself
     (tally,) = [line for line in lines if line.startswith("course loop:")]
     assert tally.split(" wrong of ")[1].startswith("20 test predictions"), tally  # 20 test photos, 1 seed
