@@ -1,4 +1,5 @@
-"""Where a decoded-once image cache lives: on the accelerator when it fits, else in host memory."""
+"""Where a decoded-once image cache lives: on the accelerator when it fits, else on the host (memory-mapped
+from the disk cache, or in this process's memory)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import torch
 from lightning.pytorch.utilities import rank_zero_warn
 from torch.utils.data import Dataset
 
-CacheLocation = Literal["host", "device"]
+CacheLocation = Literal["disk", "host", "device"]
 DEVICE_SHARE = 0.5  # the cache may take at most this share of the accelerator's free memory
 
 
@@ -18,7 +19,7 @@ def cache_device(location: CacheLocation, device: torch.device, nbytes: int) -> 
     ``"device"`` gives the training device when the cache takes at most half its free memory (CUDA), and
     the host otherwise, with a warning: batches then leave the loader's workers in pinned memory.
     """
-    if location == "host" or device.type == "cpu":
+    if location != "device" or device.type == "cpu":
         return torch.device("cpu")
     if device.type == "cuda":
         free, _ = torch.cuda.mem_get_info(device)

@@ -12,9 +12,10 @@ from torch.utils.data import DataLoader, DistributedSampler
 from torchvision.datasets import CelebA
 
 from datamodules.device_cache import CacheLocation, TensorRows, cache_device, passthrough
+from datamodules.disk_cache import load_images
 from datamodules.errors import DataError, DataLayoutError
 from datamodules.global_batch import GlobalBatchSize
-from datamodules.image_cache import cache_summary, decode_images
+from datamodules.image_cache import cache_summary
 from datamodules.splits import seeded_permutation
 from datamodules.transforms import normalize_batch
 
@@ -33,7 +34,7 @@ def find_images(data_dir: Path) -> list[Path]:
 
 
 class FacesDataModule(GlobalBatchSize, pl.LightningDataModule):
-    """Images without labels, decoded once (shorter side resized, centre cropped) and cached as uint8.
+    """Images without labels, decoded once (shorter side resized, centre cropped) and cached as uint8 on disk.
 
     Training batches are image tensors only, scaled to [-1, 1] on the device they land on. The validation
     set is a fixed, seeded sample of the same images: the real side of the model's image-quality distances.
@@ -44,8 +45,11 @@ class FacesDataModule(GlobalBatchSize, pl.LightningDataModule):
         batch_size: images per optimizer step, all devices together (under DDP each of N processes loads
             batch_size / N; it must divide).
         num_workers: loader worker processes (0 is fastest for cached tensors).
-        cache: where the decoded images live: ``host`` memory, or ``device`` (the accelerator's memory when
-            they take at most half of what is free, else host memory): a batch is then one indexing there.
+        cache: where the decoded images live: ``disk`` (decoded once into ``cache_dir``, then memory-mapped by
+            every run and process), ``host`` (this process's memory), or ``device`` (the accelerator's memory
+            when they take at most half of what is free, else memory-mapped): a batch is one indexing there.
+        cache_dir: the disk cache's folder (default ``$HELLO_LIGHTNING_CACHE``, else
+            ``~/.cache/hello-lightning``).
         max_images: use only the first ``max_images`` files (sorted by path), for quick runs.
         val_images: how many real images the quality distances compare against.
         seed: seed of the validation sample and of the training shuffle.
@@ -63,7 +67,8 @@ class FacesDataModule(GlobalBatchSize, pl.LightningDataModule):
         val_images: int = 1000,
         seed: int = 42,
         download: bool = False,
-        cache: CacheLocation = "host",
+        cache: CacheLocation = "disk",
+        cache_dir: str | Path | None = None,
     ) -> None:
         super().__init__()
         if image_size not in IMAGE_SIZES:
@@ -84,7 +89,8 @@ class FacesDataModule(GlobalBatchSize, pl.LightningDataModule):
         self.val_images = val_images
         self.seed = seed
         self.download = download
-        self.cache = cache
+        self.cache, self.cache_dir = cache, cache_dir
+        self._mapped_from: Path | None = None
         self.images: torch.Tensor | None = None
         self.val_indices: torch.Tensor | None = None
         self.skipped: dict[Path, str] = {}  # files that are no readable image, and why
@@ -125,7 +131,15 @@ class FacesDataModule(GlobalBatchSize, pl.LightningDataModule):
         if self.images is not None:
             return
         size = (self.image_size, self.image_size)
-        decoded = decode_images(self._files(), size, keep_aspect=True)
+        processes = getattr(self.trainer, "num_devices", 1) if self.trainer is not None else 1
+        decoded, self._mapped_from = load_images(
+            self._files(),
+            size,
+            keep_aspect=True,
+            cache=self.cache,
+            cache_dir=self.cache_dir,
+            processes=processes,
+        )
         images, self.skipped = decoded.images, decoded.skipped
         device = self.trainer.strategy.root_device if self.trainer is not None else torch.device("cpu")
         self.images = images.to(cache_device(self.cache, device, images.nbytes))
@@ -145,7 +159,7 @@ class FacesDataModule(GlobalBatchSize, pl.LightningDataModule):
             return {}
         return {
             "samples": {"train": len(self.images), "val": len(self.val_indices)},
-            "cache": cache_summary([self.images]),
+            "cache": cache_summary([self.images], self._mapped_from),
             "skipped": self.skipped,
         }
 

@@ -6,7 +6,7 @@ Hand-written because torchvision's ``ImageFolder`` decodes every image every epo
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -75,11 +75,39 @@ def _try_decode(path: Path, size: tuple[int, int], keep_aspect: bool, mask: bool
         return f"unreadable ({err})"
 
 
-def cache_summary(images: Sequence[torch.Tensor]) -> str:
-    """Where decoded images live and how much memory they take, in words (``host memory, 2.5 MiB``)."""
+def cache_summary(images: Sequence[torch.Tensor], mapped_from: Path | None = None) -> str:
+    """Where decoded images live and how much memory they take, in words (``host memory, 2.5 MiB``);
+    ``mapped_from``: the cache folder host images are memory-mapped from."""
     device = images[0].device if images else torch.device("cpu")
     where = "host" if device.type == "cpu" else str(device)
-    return f"{where} memory, {sum(t.nbytes for t in images) / 2**20:.1f} MiB"
+    size = f"{sum(t.nbytes for t in images) / 2**20:.1f} MiB"
+    if where == "host" and mapped_from is not None:
+        return f"{mapped_from} (memory-mapped), {size}"
+    return f"{where} memory, {size}"
+
+
+CHUNK = 4096  # images handed to the thread pool at a time: bounded memory for any number of files
+
+
+def iter_decoded(
+    paths: Sequence[Path],
+    size: tuple[int, int],
+    keep_aspect: bool = False,
+    threads: int | None = None,
+    mask: bool = False,
+) -> Iterator[torch.Tensor | str]:
+    """Decode ``paths`` in order (see ``decode_image``) in a thread pool, with a progress bar from
+    ``PROGRESS_FROM`` images on a terminal: each yields its (C, H, W) tensor, or why it is unreadable."""
+    threads = threads or min(8, os.cpu_count() or 1)
+
+    def in_order() -> Iterator[torch.Tensor | str]:
+        with ThreadPoolExecutor(threads) as pool:
+            for start in range(0, len(paths), CHUNK):
+                chunk = paths[start : start + CHUNK]
+                yield from pool.map(lambda p: _try_decode(p, size, keep_aspect, mask), chunk)
+
+    quiet = True if len(paths) < PROGRESS_FROM else None  # None: a bar on a terminal only
+    yield from tqdm(in_order(), "Decoding images", len(paths), leave=False, unit="img", disable=quiet)
 
 
 def decode_images(
@@ -89,14 +117,9 @@ def decode_images(
     threads: int | None = None,
     mask: bool = False,
 ) -> DecodedImages:
-    """Decode ``paths`` (masks with ``mask``, see ``decode_image``) in a thread pool, with a progress bar
-    from ``PROGRESS_FROM`` images on a terminal. Unreadable files are left out and returned in ``skipped``
-    with the reason."""
-    threads = threads or min(8, os.cpu_count() or 1)
-    with ThreadPoolExecutor(threads) as pool:
-        decoding = pool.map(lambda p: _try_decode(p, size, keep_aspect, mask), paths)
-        quiet = True if len(paths) < PROGRESS_FROM else None  # None: a bar on a terminal only
-        results = list(tqdm(decoding, "Decoding images", len(paths), leave=False, unit="img", disable=quiet))
+    """Decode ``paths`` into memory (see ``iter_decoded``). Unreadable files are left out and returned in
+    ``skipped`` with the reason."""
+    results = list(iter_decoded(paths, size, keep_aspect, threads, mask))
     kept = [i for i, r in enumerate(results) if isinstance(r, torch.Tensor)]
     skipped = {Path(paths[i]): r for i, r in enumerate(results) if isinstance(r, str)}
     channels = 1 if mask else 3

@@ -12,11 +12,12 @@ from torch.utils.data import DataLoader, Dataset, default_collate
 from torchvision.transforms import v2
 
 from datamodules.device_cache import CacheLocation, cache_device, passthrough
+from datamodules.disk_cache import load_images
 from datamodules.download import download_and_extract
 from datamodules.errors import DataError, DataLayoutError
 from datamodules.global_batch import GlobalBatchSize
 from datamodules.gpu_augment import BatchTransform, apply_batch_augment
-from datamodules.image_cache import cache_summary, decode_images
+from datamodules.image_cache import DecodedImages, cache_summary
 from datamodules.layouts import Sample, scan_image_folder
 from datamodules.resumable import ResumableTraining, seeded
 from datamodules.splits import check_fractions, stratified_split
@@ -71,7 +72,8 @@ def _as_size(size: int | Sequence[int]) -> tuple[int, int]:
 
 
 class ImageFolderDataModule(GlobalBatchSize, ResumableTraining, pl.LightningDataModule):
-    """Images in class folders (or pre-split, or flat ``<class>.<n>.jpg``), decoded once into memory.
+    """Images in class folders (or pre-split, or flat ``<class>.<n>.jpg``), decoded once per data set into a
+    disk cache that every later run and process memory-maps (``datamodules.disk_cache``).
 
     Batches leave the loader as uint8 and are normalized on the device they land on.
 
@@ -83,10 +85,14 @@ class ImageFolderDataModule(GlobalBatchSize, ResumableTraining, pl.LightningData
         batch_size: samples per optimizer step, all devices together (under DDP each of N processes loads
             batch_size / N; it must divide).
         num_workers: loader worker processes (augmentation runs there; 0 is fast for small images).
-        cache: where the decoded images live: ``host`` memory, or ``device`` (the accelerator's memory when
-            they take at most half of what is free, else host memory). From an accelerator cache a batch is
-            one indexing on the device, with no worker and no copy; use ``batch_augment`` then, since
-            ``augment`` runs per image on the host.
+        cache: where the decoded images live: ``disk`` (decoded once into ``cache_dir``, then memory-mapped:
+            one copy per machine, shared by its processes and later runs, any size), ``host`` (this process's
+            memory, decoded each run), or ``device`` (from the disk cache onto the accelerator when they take
+            at most half of its free memory, else memory-mapped). From an accelerator cache a batch is one
+            indexing on the device, with no worker and no copy; use ``batch_augment`` then, since ``augment``
+            runs per image on the host.
+        cache_dir: the disk cache's folder (default ``$HELLO_LIGHTNING_CACHE``, else
+            ``~/.cache/hello-lightning``).
         split: train/val/test fractions for data that is not pre-split (missing pre-split parts too).
         seed: seed of the deterministic split.
         augment: tensor transforms applied to each uint8 training image (e.g. ``torchvision.transforms.v2``).
@@ -115,7 +121,8 @@ class ImageFolderDataModule(GlobalBatchSize, ResumableTraining, pl.LightningData
         augment: list[v2.Transform] | None = None,
         eval_transform: list[v2.Transform] | None = None,
         batch_augment: list[BatchTransform] | None = None,
-        cache: CacheLocation = "host",
+        cache: CacheLocation = "disk",
+        cache_dir: str | Path | None = None,
         mean: tuple[float, float, float] = IMAGENET_MEAN,
         std: tuple[float, float, float] = IMAGENET_STD,
         predict_dir: str | Path | None = None,
@@ -139,7 +146,8 @@ class ImageFolderDataModule(GlobalBatchSize, ResumableTraining, pl.LightningData
         self.augment = compose(augment)
         self.eval_transform = compose(eval_transform)
         self.batch_augment = list(batch_augment or [])
-        self.cache = cache
+        self.cache, self.cache_dir = cache, cache_dir
+        self._mapped_from: Path | None = None  # the disk cache folder images are memory-mapped from
         self.mean, self.std = tuple(mean), tuple(std)
         self.predict_dir = Path(predict_dir).expanduser() if predict_dir else None
         self.allow_flat = allow_flat
@@ -195,9 +203,19 @@ class ImageFolderDataModule(GlobalBatchSize, ResumableTraining, pl.LightningData
         parts = stratified_split(samples, [s.label for s in samples], fractions, self.seed)
         return dict(zip(("train", "val", "test"), parts, strict=False))
 
-    def _decode(self, samples: list[Sample], stage: str) -> CachedImages:
-        decoded = decode_images([s.path for s in samples], self.image_size, self.keep_aspect)
+    def _load(self, paths: list[Path], mask: bool = False) -> DecodedImages:
+        """Decoded ``paths`` from the cache chosen by ``--data.cache`` (written first where absent)."""
+        trainer = self.trainer
+        processes = getattr(trainer, "num_devices", 1) if trainer is not None else 1  # on this machine
+        decoded, mapped_from = load_images(
+            paths, self.image_size, self.keep_aspect, mask, self.cache, self.cache_dir, processes
+        )
+        self._mapped_from = mapped_from or self._mapped_from
         self.skipped.update(decoded.skipped)
+        return decoded
+
+    def _decode(self, samples: list[Sample], stage: str) -> CachedImages:
+        decoded = self._load([s.path for s in samples])
         labels = torch.tensor([samples[i].label for i in decoded.kept], dtype=torch.long)
         present = set(labels.tolist())
         missing = [name for label, name in enumerate(self.class_names) if label not in present]
@@ -234,8 +252,7 @@ class ImageFolderDataModule(GlobalBatchSize, ResumableTraining, pl.LightningData
                 f"predict needs --data.predict_dir pointing at a folder of images, got {self.predict_dir}."
             )
         paths = sorted(p for p in self.predict_dir.rglob("*") if p.is_file() and not p.name.startswith("."))
-        decoded = decode_images(paths, self.image_size, self.keep_aspect)
-        self.skipped.update(decoded.skipped)
+        decoded = self._load(paths)
         if not decoded.kept:
             raise DataLayoutError(f"No readable image in {self.predict_dir}.")
         self.predict_inputs = [str(paths[i]) for i in decoded.kept]
@@ -248,7 +265,7 @@ class ImageFolderDataModule(GlobalBatchSize, ResumableTraining, pl.LightningData
         return {
             "classes": self.class_names,
             "samples": {name: len(data) for name, data in ready.items()},
-            "cache": cache_summary([data.images for data in ready.values()]),
+            "cache": cache_summary([data.images for data in ready.values()], self._mapped_from),
             "skipped": self.skipped,
         }
 

@@ -14,7 +14,6 @@ from torchvision.transforms import v2
 from datamodules.device_cache import CacheLocation
 from datamodules.errors import DataError
 from datamodules.gpu_augment import BatchTransform, apply_batch_augment
-from datamodules.image_cache import decode_images
 from datamodules.image_folder import CachedImages, ImageFolderDataModule
 from datamodules.layouts import DataLayoutError
 from datamodules.mask_layouts import MaskedSample, ScannedPairs, scan_mask_folder
@@ -53,7 +52,7 @@ def moved_together(
 
 
 class SegmentationDataModule(ImageFolderDataModule):
-    """Photos and their masks (see ``datamodules.mask_layouts`` for the layouts), decoded once into memory.
+    """Photos and their masks (see ``datamodules.mask_layouts`` for the layouts), decoded once (disk cache).
 
     Binary masks (``class_names`` not given): every non-zero pixel is foreground, as the course's mattes.
     Index masks (``class_names`` given): pixel value i is class i. Batches are (normalized float images,
@@ -71,7 +70,10 @@ class SegmentationDataModule(ImageFolderDataModule):
         augment: v2 transforms of each training (image, mask) pair, on uint8 tensors on the host.
         batch_augment: geometric transforms of whole training batches on the device they land on
             (``datamodules.gpu_augment``); the masks move with the images.
-        cache: where the decoded images live: ``host`` memory or the training ``device`` when they fit.
+        cache: where the decoded images live: ``disk`` (memory-mapped), ``host`` memory, or the training
+            ``device`` when they fit (see ``ImageFolderDataModule``).
+        cache_dir: the disk cache's folder (default ``$HELLO_LIGHTNING_CACHE``, else
+            ``~/.cache/hello-lightning``).
         mean: per-channel mean for normalization.
         std: per-channel standard deviation for normalization.
         predict_dir: a folder of images to segment with ``predict``.
@@ -88,7 +90,8 @@ class SegmentationDataModule(ImageFolderDataModule):
         seed: int = 42,
         augment: list[v2.Transform] | None = None,
         batch_augment: list[BatchTransform] | None = None,
-        cache: CacheLocation = "host",
+        cache: CacheLocation = "disk",
+        cache_dir: str | Path | None = None,
         mean: tuple[float, float, float] = IMAGENET_MEAN,
         std: tuple[float, float, float] = IMAGENET_STD,
         predict_dir: str | Path | None = None,
@@ -101,7 +104,7 @@ class SegmentationDataModule(ImageFolderDataModule):
         super().__init__(
             data_dir=data_dir, class_names=class_names, image_size=image_size, batch_size=batch_size,
             num_workers=num_workers, split=split, seed=seed, augment=augment, batch_augment=batch_augment,
-            cache=cache, mean=mean, std=std, predict_dir=predict_dir,
+            cache=cache, cache_dir=cache_dir, mean=mean, std=std, predict_dir=predict_dir,
         )  # fmt: skip
 
     @property
@@ -123,10 +126,13 @@ class SegmentationDataModule(ImageFolderDataModule):
         return dict(zip(("train", "val", "test"), split_items(samples, fractions, self.seed), strict=False))
 
     def _decode(self, samples: list[MaskedSample], stage: str) -> CachedPairs:
-        images = decode_images([s.image for s in samples], self.image_size)
-        masks = decode_images([s.mask for s in samples], self.image_size, mask=True)
+        images = self._load([s.image for s in samples])
+        masks = self._load([s.mask for s in samples], mask=True)
         kept = sorted(set(images.kept) & set(masks.kept))  # a pair with an unreadable file is skipped
-        image_rows = torch.tensor([images.kept.index(i) for i in kept], dtype=torch.long)
+        if kept == images.kept:  # every photo is used: keep its rows where they are (memory-mapped)
+            photos = images.images
+        else:
+            photos = images.images[torch.tensor([images.kept.index(i) for i in kept], dtype=torch.long)]
         values = masks.images[[masks.kept.index(i) for i in kept], 0]
         if self.class_names is None:
             values = (values > 0).to(torch.uint8)
@@ -136,7 +142,7 @@ class SegmentationDataModule(ImageFolderDataModule):
                 f"Mask {worst} has value {int(values.max())}, but --data.class_names names only "
                 f"{self.num_classes} classes (values 0 to {self.num_classes - 1})."
             )
-        return CachedPairs(images.images[image_rows], values, self.augment if stage == "train" else None)
+        return CachedPairs(photos, values, self.augment if stage == "train" else None)
 
     def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
         images, targets = batch

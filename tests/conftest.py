@@ -103,6 +103,19 @@ def image_folder(tmp_path: Path) -> Callable[..., Path]:
 
 
 @pytest.fixture
+def decodes(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
+    """The files decoded from now on, in every image data module and cache path, one entry per decode."""
+    from datamodules import image_cache
+
+    decoded: list[Path] = []
+    original = image_cache.decode_image
+    monkeypatch.setattr(
+        image_cache, "decode_image", lambda path, *a, **k: decoded.append(path) or original(path, *a, **k)
+    )
+    return decoded
+
+
+@pytest.fixture
 def names_folder(tmp_path: Path) -> Path:
     return write_names(tmp_path / "names")
 
@@ -124,6 +137,12 @@ def run_cli(tmp_path: Path) -> Callable[..., HelloCLI]:
         return HelloCLI(args=[subcommand, *defaults, *args])
 
     return run
+
+
+@pytest.fixture(autouse=True)
+def _own_image_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test decodes into a disk cache of its own (subprocesses inherit it), never the user's."""
+    monkeypatch.setenv("HELLO_LIGHTNING_CACHE", str(tmp_path / "image_cache"))
 
 
 @pytest.fixture(autouse=True)

@@ -59,7 +59,11 @@ def test_fit_prints_the_summary_and_lists_skipped_files_in_the_run(image_folder,
                 "--trainer.limit_train_batches", "1", "--trainer.limit_val_batches", "1",
                 "--trainer.log_every_n_steps", "1")  # fmt: skip
     skipped = tmp_path / "runs" / "rmb_lenet" / "version_0" / SKIPPED_FILE
-    assert "Data: 2 classes (1, 100); train 16, val 2; cached in host memory, 0.1 MiB" in caplog.text
+    cache = tmp_path / "image_cache"  # the tests' HELLO_LIGHTNING_CACHE
+    assert (
+        f"Data: 2 classes (1, 100); train 16, val 2; cached in {cache} (memory-mapped), 0.1 MiB"
+        in caplog.text
+    )
     assert f"Skipped 1 file(s) that are no readable image, all listed in {skipped}" in caplog.text
     assert skipped.read_text() == f"{data / '100' / 'empty.jpg'}\tempty file\n"
     assert "LitLogger" not in caplog.text

@@ -1,0 +1,228 @@
+"""A decoded-once image cache on disk: written once per data set, then memory-mapped by every run and process.
+
+An entry is a folder named by a hash of what decides its content (the files in order with their sizes and
+modification times, the decoded size, the resize mode, mask or photo, the decoder's version), holding
+``images.u8`` (the rows of uint8 (C, H, W) images, raw) and ``meta.json`` (shape and skipped files). Later
+runs and commands (``fit``, ``test``, ``predict``) open it at once as a numpy memory map, so the processes of
+a node share one copy through the page cache, and data larger than memory pages in from disk.
+
+Safe against two writers (a file lock per entry: the second waits, then reads what the first wrote) and a
+killed writer (an entry is written under a temporary name, synced, then renamed into place; a leftover
+temporary folder is removed by the next writer). A changed file changes the key, so a stale entry is
+never read; old entries stay until the cache folder is deleted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import shutil
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import PIL
+import torch
+from filelock import FileLock, Timeout
+from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
+
+from datamodules.device_cache import CacheLocation
+from datamodules.errors import DataError
+from datamodules.image_cache import DecodedImages, decode_images, iter_decoded
+
+CACHE_ENV = "HELLO_LIGHTNING_CACHE"
+FORMAT = 1  # bump when the entry layout or the decoding changes
+DATA, META = "images.u8", "meta.json"
+SPARE = 2**30  # bytes of memory or disk left free beyond the estimate
+
+
+def cache_root(cache_dir: str | Path | None = None) -> Path:
+    """The cache folder: ``cache_dir`` if given, else ``$HELLO_LIGHTNING_CACHE``, else the user cache folder
+    (``$XDG_CACHE_HOME/hello-lightning``, by default ``~/.cache/hello-lightning``)."""
+    if cache_dir:
+        return Path(cache_dir).expanduser()
+    if os.environ.get(CACHE_ENV):
+        return Path(os.environ[CACHE_ENV]).expanduser()
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "hello-lightning"
+
+
+def cache_key(paths: Sequence[Path], size: tuple[int, int], keep_aspect: bool, mask: bool) -> str:
+    """A hash of everything that decides an entry's content; a file added, removed or changed changes it."""
+    digest = hashlib.sha256(
+        json.dumps([FORMAT, PIL.__version__, list(size), keep_aspect, mask, len(paths)]).encode()
+    )
+    for path in paths:
+        try:
+            stat = os.stat(path)
+            digest.update(f"{Path(path).absolute()}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+        except OSError:
+            digest.update(f"{Path(path).absolute()}\0missing\n".encode())
+    return digest.hexdigest()[:32]
+
+
+def decoded_bytes(count: int, size: tuple[int, int], mask: bool = False) -> int:
+    """What ``count`` images take once decoded (an upper bound: unreadable files take nothing)."""
+    return count * (1 if mask else 3) * size[0] * size[1]
+
+
+def available_memory() -> int | None:
+    """Bytes of memory this process can still take (``MemAvailable``, within a cgroup's limit), or None."""
+    known = []
+    try:
+        meminfo = Path("/proc/meminfo").read_text()
+        known.append(int(meminfo.split("MemAvailable:")[1].split()[0]) * 1024)
+    except (OSError, IndexError, ValueError):
+        pass
+    try:
+        limit = Path("/sys/fs/cgroup/memory.max").read_text().strip()
+        if limit != "max":
+            known.append(int(limit) - int(Path("/sys/fs/cgroup/memory.current").read_text()))
+    except (OSError, ValueError):
+        pass
+    return min(known) if known else None
+
+
+def _gib(nbytes: int) -> str:
+    return f"{nbytes / 2**30:.1f} GiB"
+
+
+def _read(entry: Path, paths: Sequence[Path]) -> DecodedImages | None:
+    """A complete entry as a memory map (copy on write: the file is never changed), or None."""
+    try:
+        meta = json.loads((entry / META).read_text())
+        shape = tuple(meta["shape"])
+        if (
+            meta["format"] != FORMAT
+            or meta["files"] != len(paths)
+            or (entry / DATA).stat().st_size != math.prod(shape)
+        ):
+            return None
+        mapped = (
+            np.memmap(entry / DATA, np.uint8, "c", shape=shape) if shape[0] else np.empty(shape, np.uint8)
+        )
+        skipped = {int(i): why for i, why in meta["skipped"].items()}
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    kept = [i for i in range(len(paths)) if i not in skipped]
+    return DecodedImages(torch.from_numpy(mapped), kept, {Path(paths[i]): why for i, why in skipped.items()})
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _write(entry: Path, paths: Sequence[Path], size: tuple[int, int], keep_aspect: bool, mask: bool) -> None:
+    """Decode into a temporary folder beside ``entry``, sync it, rename it into place (under the lock)."""
+    partial = entry.with_name(f"{entry.name}.partial")
+    shutil.rmtree(partial, ignore_errors=True)  # what a killed writer left
+    shutil.rmtree(entry, ignore_errors=True)  # an entry that failed to read back
+    partial.mkdir(parents=True)
+    skipped: dict[int, str] = {}
+    try:
+        with open(partial / DATA, "wb") as out:
+            for i, result in enumerate(iter_decoded(paths, size, keep_aspect, mask=mask)):
+                if isinstance(result, str):
+                    skipped[i] = result
+                else:
+                    out.write(result.contiguous().numpy().data)
+            out.flush()
+            os.fsync(out.fileno())
+    except OSError as err:  # a full disk, most likely
+        shutil.rmtree(partial, ignore_errors=True)
+        raise DataError(
+            f"Writing the decoded-image cache into {partial} failed ({err.strerror}): free space there or "
+            "point --data.cache_dir at another disk."
+        ) from err
+    shape = [len(paths) - len(skipped), 1 if mask else 3, *size]
+    meta = {"format": FORMAT, "files": len(paths), "shape": shape, "skipped": skipped}
+    (partial / META).write_text(json.dumps(meta))
+    _fsync(partial / META)
+    os.rename(partial, entry)
+    _fsync(entry.parent)
+
+
+def _check_memory(nbytes: int, processes: int) -> None:
+    free = available_memory()
+    if free is not None and nbytes * processes + SPARE > free:
+        each = f" in each of {processes} processes" if processes > 1 else ""
+        raise DataError(
+            f"--data.cache host: the decoded images take {_gib(nbytes)}{each}, more than the {_gib(free)} of "
+            "memory available: use --data.cache disk (memory-mapped, one copy per machine, any size)."
+        )
+
+
+def _check_disk(root: Path, nbytes: int) -> bool:
+    """Whether ``root`` can hold ``nbytes`` more; an error if it cannot be created."""
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise DataError(
+            f"Cannot create the decoded-image cache folder {root} ({err.strerror}): point --data.cache_dir "
+            f"(or ${CACHE_ENV}) at a writable folder."
+        ) from err
+    return nbytes + SPARE <= shutil.disk_usage(root).free
+
+
+def load_images(
+    paths: Sequence[Path],
+    size: tuple[int, int],
+    keep_aspect: bool = False,
+    mask: bool = False,
+    cache: CacheLocation = "disk",
+    cache_dir: str | Path | None = None,
+    processes: int = 1,
+) -> tuple[DecodedImages, Path | None]:
+    """Decoded ``paths`` (see ``decode_image``) and the cache folder they are memory-mapped from (None: in
+    memory).
+
+    ``cache="host"`` decodes into this process's memory, after checking that ``processes`` copies fit.
+    Otherwise the images come from the disk cache, written first if absent; when the disk lacks room but
+    memory has it, they are decoded into memory with a warning; when neither has it, a ``DataError`` names
+    the flag to set. Nothing is decoded before these checks pass.
+    """
+    nbytes = decoded_bytes(len(paths), size, mask)
+    if cache == "host":
+        _check_memory(nbytes, processes)
+        return decode_images(paths, size, keep_aspect, mask=mask), None
+    root = cache_root(cache_dir)
+    entry = root / cache_key(paths, size, keep_aspect, mask)
+    found = _read(entry, paths)
+    if found is not None:
+        return found, root
+    if not _check_disk(root, nbytes):
+        free = shutil.disk_usage(root).free
+        try:
+            _check_memory(nbytes, processes)
+        except DataError:
+            raise DataError(
+                f"The decoded images take {_gib(nbytes)}, more than the {_gib(free)} free in {root} and "
+                f"than the memory available: point --data.cache_dir at a disk with {_gib(nbytes + SPARE)} "
+                "free."
+            ) from None
+        rank_zero_warn(
+            f"{root} has {_gib(free)} free, too little for {_gib(nbytes)} of decoded images: decoding into "
+            "memory instead, once per process and run (--data.cache_dir picks another folder)."
+        )
+        return decode_images(paths, size, keep_aspect, mask=mask), None
+    lock = FileLock(entry.with_name(f"{entry.name}.lock"))
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        rank_zero_info(f"Waiting for another process to finish decoding into {entry} ...")
+        lock.acquire()
+    try:
+        found = _read(entry, paths)  # written while this process waited
+        if found is None:
+            _write(entry, paths, size, keep_aspect, mask)
+            found = _read(entry, paths)
+    finally:
+        lock.release()
+    if found is None:
+        raise DataError(f"The decoded-image cache {entry} could not be read back: delete it and run again.")
+    return found, root
