@@ -53,12 +53,12 @@ def cache_key(paths: Sequence[Path], size: tuple[int, int], keep_aspect: bool, m
     digest = hashlib.sha256(
         json.dumps([FORMAT, PIL.__version__, list(size), keep_aspect, mask, len(paths)]).encode()
     )
-    for path in paths:
+    for path in map(os.path.abspath, paths):
         try:
             stat = os.stat(path)
-            digest.update(f"{Path(path).absolute()}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+            digest.update(f"{path}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
         except OSError:
-            digest.update(f"{Path(path).absolute()}\0missing\n".encode())
+            digest.update(f"{path}\0missing\n".encode())
     return digest.hexdigest()[:32]
 
 
