@@ -12,6 +12,7 @@ import os
 import socket
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -24,6 +25,7 @@ from tests.conftest import REPO, write_class_folders
 from tests.test_configs import TASK_CONFIGS, smoke_args
 
 DDP_CPU = REPO / "configs" / "trainer" / "ddp_cpu.yaml"
+MULTINODE_CPU = REPO / "configs" / "trainer" / "multinode_cpu.yaml"
 QUIET = ["--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false"]
 
 
@@ -74,15 +76,27 @@ def test_every_task_under_ddp_cpu(tmp_path: Path) -> None:
     assert (tmp_path / "runs" / "faces_dcgan" / "version_0" / "samples" / "epoch_000.png").is_file()
 
 
-def _rmb_fit(tmp_path: Path, data_dir: Path, *extra: str) -> tuple[dict, dict]:
-    """Full-batch training (16 training images, global batch 16, no augmentation): the order cannot matter."""
+def _rmb_fit(tmp_path: Path, data_dir: Path, *extra: str, nodes: int = 1) -> tuple[dict, dict]:
+    """Full-batch training (16 training images, global batch 16, no augmentation): the order cannot matter,
+    and the result equals one process's only if every training image is used once per step.
+
+    With ``nodes`` > 1, that many ``torchrun`` "nodes" of one process each run at once on the loopback.
+    """
     args = [
         "fit", "--config", "configs/rmb_lenet.yaml", "--data.data_dir", str(data_dir),
         "--data.augment", "null",
         "--trainer.default_root_dir", str(tmp_path), "--trainer.max_epochs", "4", "--trainer.callbacks", "[]",
         "--trainer.accelerator", "cpu", *QUIET, *extra,
     ]  # fmt: skip
-    _run([sys.executable, "-m", "lit_modules.cli", *args])
+    if nodes == 1:
+        _run([sys.executable, "-m", "lit_modules.cli", *args])
+    else:
+        port = str(_free_port())
+        launch = [sys.executable, "-m", "torch.distributed.run", "--nnodes", str(nodes),
+                  "--nproc-per-node", "1", "--master-addr", "127.0.0.1", "--master-port", port]  # fmt: skip
+        with ThreadPoolExecutor(nodes) as pool:  # every node at once, as on N machines
+            list(pool.map(_run, [[*launch, "--node-rank", str(rank), "-m", "lit_modules.cli", *args]
+                                 for rank in range(nodes)]))  # fmt: skip
     run = tmp_path / "rmb_lenet" / "version_0"
     weights = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)[
         "state_dict"
@@ -98,6 +112,19 @@ def test_rmb_ddp_equals_one_process(tmp_path: Path) -> None:
         assert ddp[key] == pytest.approx(single[key], abs=1e-4), key
     for name, value in single_weights.items():
         torch.testing.assert_close(ddp_weights[name], value, atol=1e-5, rtol=1e-4)
+
+
+def test_two_nodes_on_loopback_equal_one_process(tmp_path: Path) -> None:
+    """Two "nodes" (torchrun --nnodes 2, one gloo process each) read disjoint halves of each batch from one
+    shared data folder and disk cache, and train exactly as one process."""
+    data_dir = write_class_folders(tmp_path / "rmb", ("1", "100"), per_class=10)
+    single, single_weights = _rmb_fit(tmp_path / "one", data_dir, "--trainer.devices", "1")
+    nodes, nodes_weights = _rmb_fit(tmp_path / "two", data_dir, "--config", str(MULTINODE_CPU), nodes=2)
+    for key in ("val/loss", "val/acc", "val/macro_f1", "global_step"):
+        assert nodes[key] == pytest.approx(single[key], abs=1e-4), key
+    for name, value in single_weights.items():
+        torch.testing.assert_close(nodes_weights[name], value, atol=1e-5, rtol=1e-4)
+    assert [r.name for r in (tmp_path / "two" / "rmb_lenet").iterdir()] == ["version_0"]
 
 
 @pytest.mark.parametrize("module", ["rmb", "names", "faces"])

@@ -24,6 +24,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -143,7 +144,7 @@ def _free_port() -> int:
 def _row(args: argparse.Namespace, cache: str, cache_dir: Path, processes: int = 1) -> dict:
     settings = [str(args.folder), cache, str(cache_dir), args.image_size, args.batch_size, args.batches]
     call = f"from benchmarks.cache import measure; measure(*{settings!r})"
-    script = cache_dir.parent / "measure_row.py"
+    script = args.scratch / "measure_row.py"
     script.write_text(call + "\n")
     launcher = (
         [
@@ -175,10 +176,9 @@ def run(args: argparse.Namespace) -> None:
     make_jpegs(args.folder, args.images, args.jpeg_size)
     print(f"{args.images} JPEGs {args.jpeg_size}x{args.jpeg_size} in {args.folder} "
           f"({time.perf_counter() - started:.0f} s to make or find)")  # fmt: skip
-    scratch = Path(os.environ.get("TMPDIR", "/tmp")) / f"hello_lightning_cache_bench_scratch_{os.getpid()}"
-    cache_dir = args.cache_dir or scratch / "cache"
+    args.scratch = Path(tempfile.mkdtemp(prefix="hello_lightning_cache_bench_"))
+    cache_dir = args.cache_dir or args.scratch / "cache"
     shutil.rmtree(cache_dir, ignore_errors=True)
-    cache_dir.parent.mkdir(parents=True, exist_ok=True)
     try:
         rows = [
             ("host memory (decodes every run)", _row(args, "host", cache_dir)),
@@ -226,4 +226,4 @@ def run(args: argparse.Namespace) -> None:
                 f"{two['held_bytes'] / one['held_bytes']:7.2f}"
             )
     finally:
-        shutil.rmtree(scratch, ignore_errors=True)
+        shutil.rmtree(args.scratch, ignore_errors=True)

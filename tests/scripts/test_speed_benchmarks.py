@@ -51,3 +51,18 @@ def test_dcgan_benchmark_prints_images_per_second_for_both_loops(
     (speed,) = [line.split()[-3:] for line in out.splitlines() if line.startswith("images per second")]
     assert float(speed[0]) > 0 and float(speed[1]) > 0 and speed[2].endswith("x"), out
     assert list(cwd.iterdir()) == [], "the benchmark wrote into the working directory"
+
+
+def test_cache_benchmark_prints_the_host_cache_and_both_disk_runs(tmp_path, capsys, monkeypatch) -> None:
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    main(["cache", "--images", "40", "--jpeg-size", "32", "--image-size", "16", "--batch-size", "8",
+          "--batches", "2", "--folder", str(tmp_path / "jpegs"), "--skip-ddp"])  # fmt: skip
+    out = capsys.readouterr().out
+    rows = {line[:42].strip(): line[42:].split() for line in out.splitlines() if "run" in line[:42]}
+    assert list(rows) == [
+        "host memory (decodes every run)", "disk cache, first run (decodes, writes)",
+        "disk cache, second run (memory-maps)",
+    ]  # fmt: skip
+    assert rows["host memory (decodes every run)"][2] == "1.000"  # its own baseline
+    assert "second run's time to the first step / first run's" in out
+    assert len(list((tmp_path / "jpegs").rglob("*.jpg"))) == 40
