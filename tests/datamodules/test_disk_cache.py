@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from datamodules import RMBDataModule, disk_cache
+from datamodules import ImageFolderDataModule, RMBDataModule, disk_cache
 from datamodules.disk_cache import cache_root, load_images
 from datamodules.errors import DataError
 from datamodules.image_cache import decode_images
@@ -201,3 +201,29 @@ def test_sizes_are_checked_before_anything_is_decoded(tmp_path, monkeypatch, dec
     blocker.write_text("")
     with pytest.raises(DataError, match=r"Cannot create the decoded-image cache folder .*--data.cache_dir"):
         load_images(paths, (8, 8), cache_dir=blocker / "cache")
+
+
+def _private_bytes() -> int:
+    """This process's anonymous resident memory: what it holds itself, not pages of mapped files."""
+    status = Path("/proc/self/status").read_text()
+    return int(status.split("RssAnon:")[1].split()[0]) * 1024
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").is_file(), reason="reads Linux's /proc")
+def test_an_epoch_over_mapped_images_holds_no_private_copy(tmp_path) -> None:
+    """Images page in from the cache file as batches touch them; only ``--data.cache host`` copies them."""
+    root = tmp_path / "images"
+    for name in ("a", "b"):
+        _jpegs(root / name, 250)
+    grown = {}
+    for run, cache in (("writes", "disk"), ("maps", "disk"), ("copies", "host")):
+        data = ImageFolderDataModule(root, image_size=96, batch_size=16, split=(0.8, 0.2, 0.0), cache=cache)
+        before = _private_bytes()
+        data.setup("fit")
+        for _ in data.train_dataloader():  # an epoch
+            pass
+        grown[run] = _private_bytes() - before
+        nbytes = data.dataset("train").images.nbytes
+        del data
+    assert nbytes == 400 * 3 * 96 * 96  # 11 MB
+    assert grown["maps"] < nbytes / 4 and grown["copies"] > nbytes * 3 / 4
