@@ -227,3 +227,28 @@ def test_an_epoch_over_mapped_images_holds_no_private_copy(tmp_path) -> None:
         del data
     assert nbytes == 400 * 3 * 96 * 96  # 11 MB
     assert grown["maps"] < nbytes / 4 and grown["copies"] > nbytes * 3 / 4
+
+
+@pytest.mark.parametrize("module", ["faces", "segmentation"])
+def test_faces_and_segmentation_read_the_cache_too(module, tmp_path, decodes) -> None:
+    from datamodules import FacesDataModule, SegmentationDataModule
+    from tests.conftest import write_portraits
+
+    folder = _jpegs(tmp_path / "faces", 8)[0].parent if module == "faces" else write_portraits(tmp_path / "p")
+    make = {
+        "faces": lambda: FacesDataModule(folder, image_size=32, batch_size=4),
+        "segmentation": lambda: SegmentationDataModule(folder, batch_size=2),
+    }[module]
+    first = make()
+    first.setup("fit")
+    files = len(decodes)  # photos, and masks for segmentation
+    second = make()
+    second.setup("fit")
+    assert len(decodes) == files > 0
+    assert "(memory-mapped)" in second.data_summary("fit")["cache"]
+    tensors = {
+        "faces": lambda dm: [dm.images],
+        "segmentation": lambda dm: [dm.dataset("train").images, dm.dataset("train").targets],
+    }[module]
+    for a, b in zip(tensors(first), tensors(second), strict=True):
+        assert torch.equal(a, b)
