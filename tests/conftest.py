@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -139,9 +139,17 @@ def run_cli(tmp_path: Path) -> Callable[..., HelloCLI]:
     return run
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _tests_image_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Module- and session-wide fixtures decode into a disk cache of the test run's, never the user's."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("HELLO_LIGHTNING_CACHE", str(tmp_path_factory.mktemp("image_cache")))
+        yield
+
+
 @pytest.fixture(autouse=True)
 def _own_image_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Each test decodes into a disk cache of its own (subprocesses inherit it), never the user's."""
+    """Each test decodes into a disk cache of its own (subprocesses inherit it)."""
     monkeypatch.setenv("HELLO_LIGHTNING_CACHE", str(tmp_path / "image_cache"))
 
 

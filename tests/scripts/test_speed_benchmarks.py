@@ -58,7 +58,11 @@ def test_cache_benchmark_prints_the_host_cache_and_both_disk_runs(tmp_path, caps
     main(["cache", "--images", "40", "--jpeg-size", "32", "--image-size", "16", "--batch-size", "8",
           "--batches", "2", "--folder", str(tmp_path / "jpegs"), "--skip-ddp"])  # fmt: skip
     out = capsys.readouterr().out
-    rows = {line[:42].strip(): line[42:].split() for line in out.splitlines() if "run" in line[:42]}
+    rows = {
+        line[:42].strip(): line[42:].split()
+        for line in out.splitlines()
+        if line.startswith(("host", "disk "))
+    }
     assert list(rows) == [
         "host memory (decodes every run)", "disk cache, first run (decodes, writes)",
         "disk cache, second run (memory-maps)",
