@@ -8,10 +8,11 @@ run), then runs each row as a fresh process, one after the other, as a user's co
 2. ``--data.cache disk``, first run: decodes into an empty cache folder;
 3. ``--data.cache disk``, second run: memory-maps what run 2 wrote.
 Each prints the seconds to the first training step (data module setup, first batch, one step of a small
-network), steady images/s of the training loader alone and with the network's steps (``--batches`` shuffled
-batches each), and the process's peak resident memory. Then two processes at once (``torchrun``, gloo) of
-the host and the disk cache: the memory each holds for the images (growth of its proportional set size,
-Pss, over touching every training image once), summed, against one process.
+network) and the process's peak resident memory. Steady images/s of the training loader alone and with the
+network's steps come from one more process holding both caches, their passes of ``--batches`` shuffled
+batches taking turns ``--rounds`` times (median), so both see the same machine load. Then two processes at
+once (``torchrun``, gloo) of the host and the disk cache: the memory each holds for the images (growth of its
+proportional set size, Pss, over setup and touching every training image), summed, against one process.
 """
 
 from __future__ import annotations
@@ -22,11 +23,14 @@ import os
 import resource
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -37,6 +41,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--image-size", type=int, default=128, help="side images are decoded to")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--batches", type=int, default=100, help="batches of each steady-speed pass")
+    parser.add_argument("--rounds", type=int, default=3, help="passes of each cache, taking turns")
     parser.add_argument("--folder", type=Path, default=None, help="default: a folder in the temp dir")
     parser.add_argument("--cache-dir", type=Path, default=None, help="default: a fresh temporary folder")
     parser.add_argument("--skip-ddp", action="store_true", help="leave out the two-process rows")
@@ -67,72 +72,96 @@ def _pss_kib() -> int:
     return int(rollup.split("\nPss:")[1].split()[0])
 
 
-def measure(folder: str, cache: str, cache_dir: str, image_size: int, batch_size: int, batches: int) -> None:
+def _data(folder: str, cache: str, cache_dir: str, image_size: int, batch_size: int) -> Any:
+    from datamodules import ImageFolderDataModule
+
+    data = ImageFolderDataModule(
+        folder, image_size=image_size, batch_size=batch_size, cache=cache, cache_dir=cache_dir,
+        split=(0.9, 0.1, 0.0),
+    )  # fmt: skip
+    data.trainer = None
+    return data
+
+
+def _stepper(data: Any) -> Callable[[Any], None]:
+    """One training step of a small network on a batch of ``data`` (normalized as in a run)."""
+    import torch
+    from torch import nn
+
+    torch.manual_seed(0)
+    net = nn.Sequential(
+        nn.Conv2d(3, 16, 5, stride=4), nn.ReLU(), nn.AdaptiveAvgPool2d(4), nn.Flatten(), nn.Linear(256, 2)
+    )  # fmt: skip
+    optimizer = torch.optim.SGD(net.parameters(), lr=0.01)
+
+    def step(batch: Any) -> None:
+        images, labels = data.on_after_batch_transfer(batch, 0)
+        optimizer.zero_grad()
+        nn.functional.cross_entropy(net(images), labels).backward()
+        optimizer.step()
+
+    return step
+
+
+def measure(folder: str, cache: str, cache_dir: str, image_size: int, batch_size: int) -> None:
     """One row, in its own process: prints a JSON line of its numbers (rank 0 only under torchrun)."""
     start = time.perf_counter()
     import torch
     import torch.distributed as dist
-    from torch import nn
-
-    from datamodules import ImageFolderDataModule
 
     torch.set_num_threads(1)
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world > 1:
         dist.init_process_group("gloo")
     imported = time.perf_counter()
-    data = ImageFolderDataModule(
-        folder, image_size=image_size, batch_size=batch_size, cache=cache, cache_dir=cache_dir,
-        split=(0.9, 0.1, 0.0),
-    )  # fmt: skip
-    data.trainer = None
-    net = nn.Sequential(
-        nn.Conv2d(3, 16, 5, stride=4), nn.ReLU(), nn.AdaptiveAvgPool2d(4), nn.Flatten(), nn.Linear(256, 2)
-    )  # fmt: skip
-    optimizer = torch.optim.SGD(net.parameters(), lr=0.01)
-
-    def step(batch: tuple[torch.Tensor, torch.Tensor]) -> None:
-        images, labels = data.on_after_batch_transfer(batch, 0)
-        optimizer.zero_grad()
-        nn.functional.cross_entropy(net(images), labels).backward()
-        optimizer.step()
-
+    data = _data(folder, cache, cache_dir, image_size, batch_size)
+    step = _stepper(data)
     pss_before = _pss_kib()
     data.setup("fit")
     setup = time.perf_counter()
-    loader = data.train_dataloader()
-    step(next(iter(loader)))
+    step(next(iter(data.train_dataloader())))
     first_step = time.perf_counter()
     train_images = data.dataset("train").images
     for chunk in range(0, len(train_images), 1024):  # every training image, as epochs touch them
         train_images[chunk : chunk + 1024].max()
     if world > 1:
         dist.barrier()  # every process holds its images now
-    held = (_pss_kib() - pss_before) * 1024
-    speeds = []
-    for train in (False, True):
-        seen, begin = 0, time.perf_counter()
-        while seen < batches * batch_size:
-            for batch in loader:
-                step(batch) if train else data.on_after_batch_transfer(batch, 0)
-                seen += len(batch[1])
-                if seen >= batches * batch_size:
-                    break
-        speeds.append(seen / (time.perf_counter() - begin))
+    held = torch.tensor([(_pss_kib() - pss_before) * 1024], dtype=torch.float64)
     if world > 1:
-        total = torch.tensor([held], dtype=torch.float64)
-        dist.all_reduce(total)
-        held = int(total)
-        dist.barrier()
+        dist.all_reduce(held)
         dist.destroy_process_group()
     if int(os.environ.get("RANK", "0")) == 0:
         row = {
             "imports_s": imported - start, "setup_s": setup - imported, "first_step_s": first_step - imported,
-            "loader_ips": speeds[0], "train_ips": speeds[1], "held_bytes": held,
-            "train_images": len(train_images), "nbytes": train_images.nbytes,
+            "held_bytes": int(held), "train_images": len(train_images), "nbytes": train_images.nbytes,
             "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
         }  # fmt: skip
         print(json.dumps(row))
+
+
+def steady(folder: str, cache_dir: str, image_size: int, batch_size: int, batches: int, rounds: int) -> None:
+    """Images/s of both caches' training loaders, alone and with a network's steps, passes taking turns."""
+    import torch
+
+    torch.set_num_threads(1)
+    runs = {}
+    for cache in ("host", "disk"):
+        data = _data(folder, cache, cache_dir, image_size, batch_size)
+        data.setup("fit")
+        runs[cache] = (data, data.train_dataloader(), _stepper(data))
+    rates: dict[str, list[float]] = {f"{cache}_{kind}": [] for cache in runs for kind in ("loader", "train")}
+    for _ in range(rounds):
+        for cache, (data, loader, step) in runs.items():
+            for kind in ("loader", "train"):
+                seen, begin = 0, time.perf_counter()
+                while seen < batches * batch_size:
+                    for batch in loader:
+                        step(batch) if kind == "train" else data.on_after_batch_transfer(batch, 0)
+                        seen += len(batch[1])
+                        if seen >= batches * batch_size:
+                            break
+                rates[f"{cache}_{kind}"].append(seen / (time.perf_counter() - begin))
+    print(json.dumps({key: statistics.median(values) for key, values in rates.items()}))
 
 
 def _free_port() -> int:
@@ -141,11 +170,10 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _row(args: argparse.Namespace, cache: str, cache_dir: Path, processes: int = 1) -> dict:
-    settings = [str(args.folder), cache, str(cache_dir), args.image_size, args.batch_size, args.batches]
-    call = f"from benchmarks.cache import measure; measure(*{settings!r})"
-    script = args.scratch / "measure_row.py"
-    script.write_text(call + "\n")
+def _worker(args: argparse.Namespace, call: str, processes: int = 1) -> dict:
+    """The JSON line ``benchmarks.cache.<call>`` prints in a fresh process (``processes`` under torchrun)."""
+    script = args.scratch / "worker.py"
+    script.write_text(f"from benchmarks.cache import *\n{call}\n")
     launcher = (
         [
             "-m",
@@ -164,8 +192,13 @@ def _row(args: argparse.Namespace, cache: str, cache_dir: Path, processes: int =
         [sys.executable, *launcher, str(script)], cwd=REPO, env=env, capture_output=True, text=True
     )
     if done.returncode:
-        raise RuntimeError(f"{cache} x{processes} failed:\n{done.stdout[-2000:]}{done.stderr[-3000:]}")
+        raise RuntimeError(f"{call} x{processes} failed:\n{done.stdout[-2000:]}{done.stderr[-3000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _row(args: argparse.Namespace, cache: str, processes: int = 1) -> dict:
+    settings = [str(args.folder), cache, str(args.cache_dir), args.image_size, args.batch_size]
+    return _worker(args, f"measure(*{settings!r})", processes)
 
 
 def run(args: argparse.Namespace) -> None:
@@ -177,41 +210,48 @@ def run(args: argparse.Namespace) -> None:
     print(f"{args.images} JPEGs {args.jpeg_size}x{args.jpeg_size} in {args.folder} "
           f"({time.perf_counter() - started:.0f} s to make or find)")  # fmt: skip
     args.scratch = Path(tempfile.mkdtemp(prefix="hello_lightning_cache_bench_"))
-    cache_dir = args.cache_dir or args.scratch / "cache"
-    shutil.rmtree(cache_dir, ignore_errors=True)
+    args.cache_dir = args.cache_dir or args.scratch / "cache"
+    shutil.rmtree(args.cache_dir, ignore_errors=True)
     try:
         rows = [
-            ("host memory (decodes every run)", _row(args, "host", cache_dir)),
-            ("disk cache, first run (decodes, writes)", _row(args, "disk", cache_dir)),
-            ("disk cache, second run (memory-maps)", _row(args, "disk", cache_dir)),
+            ("host memory (decodes every run)", _row(args, "host")),
+            ("disk cache, first run (decodes, writes)", _row(args, "disk")),
+            ("disk cache, second run (memory-maps)", _row(args, "disk")),
         ]
         host, cold, warm = (r for _, r in rows)
         print(
             f"\n{host['train_images']} training images decoded to {args.image_size}x{args.image_size} "
-            f"({host['nbytes'] / 2**20:.0f} MiB), batch {args.batch_size}, {args.batches} batches a pass, "
-            f"1 thread; imports ({host['imports_s']:.1f} s) come before each row's clock"
+            f"({host['nbytes'] / 2**20:.0f} MiB), batch {args.batch_size}, 1 thread; imports "
+            f"({host['imports_s']:.1f} s) come before each row's clock"
         )
-        header = [
-            "setup s",
-            "1st step s",
-            "x host",
-            "loader img/s",
-            "x host",
-            "train img/s",
-            "x host",
-            "peak RSS MiB",
-        ]
-        print(f"{'':42}" + "".join(f"{h:>13}" for h in header))
+        print(f"{'':42}" + "".join(f"{h:>13}" for h in ("setup s", "1st step s", "x host", "peak RSS MiB")))
         for label, r in rows:
-            cells = [
-                f"{r['setup_s']:.2f}", f"{r['first_step_s']:.2f}",
-                f"{r['first_step_s'] / host['first_step_s']:.3f}", f"{r['loader_ips']:.0f}",
-                f"{r['loader_ips'] / host['loader_ips']:.2f}", f"{r['train_ips']:.0f}",
-                f"{r['train_ips'] / host['train_ips']:.2f}", f"{r['peak_rss_bytes'] / 2**20:.0f}",
-            ]  # fmt: skip
+            cells = [f"{r['setup_s']:.2f}", f"{r['first_step_s']:.2f}",
+                     f"{r['first_step_s'] / host['first_step_s']:.3f}",
+                     f"{r['peak_rss_bytes'] / 2**20:.0f}"]  # fmt: skip
             print(f"{label:42}" + "".join(f"{c:>13}" for c in cells))
         ratio = warm["first_step_s"] / cold["first_step_s"]
         print(f"disk cache: second run's time to the first step / first run's: {ratio:.3f}")
+        settings = [
+            str(args.folder),
+            str(args.cache_dir),
+            args.image_size,
+            args.batch_size,
+            args.batches,
+            args.rounds,
+        ]
+        speed = _worker(args, f"steady(*{settings!r})")
+        print(
+            f"\nSteady images/s, one process, passes of {args.batches} batches taking turns, "
+            f"median of {args.rounds}"
+        )
+        print(f"{'':42}{'host memory':>13}{'disk cache':>13}{'disk / host':>13}")
+        for kind, label in (
+            ("loader", "training loader alone"),
+            ("train", "loader + a small network's steps"),
+        ):
+            host_rate, disk_rate = speed[f"host_{kind}"], speed[f"disk_{kind}"]
+            print(f"{label:42}{host_rate:13.0f}{disk_rate:13.0f}{disk_rate / host_rate:13.2f}")
         if args.skip_ddp:
             return
         print(
@@ -220,7 +260,7 @@ def run(args: argparse.Namespace) -> None:
         )
         print(f"{'':42}{'1 process MiB':>14}{'2 processes MiB':>16}{'ratio':>7}")
         for cache in ("host", "disk"):
-            one, two = _row(args, cache, cache_dir), _row(args, cache, cache_dir, processes=2)
+            one, two = _row(args, cache), _row(args, cache, processes=2)
             print(
                 f"{cache + ' cache':42}{one['held_bytes'] / 2**20:14.0f}{two['held_bytes'] / 2**20:16.0f}"
                 f"{two['held_bytes'] / one['held_bytes']:7.2f}"

@@ -56,7 +56,7 @@ def test_dcgan_benchmark_prints_images_per_second_for_both_loops(
 def test_cache_benchmark_prints_the_host_cache_and_both_disk_runs(tmp_path, capsys, monkeypatch) -> None:
     monkeypatch.setattr(sys, "path", list(sys.path))
     main(["cache", "--images", "40", "--jpeg-size", "32", "--image-size", "16", "--batch-size", "8",
-          "--batches", "2", "--folder", str(tmp_path / "jpegs"), "--skip-ddp"])  # fmt: skip
+          "--batches", "2", "--rounds", "1", "--folder", str(tmp_path / "jpegs"), "--skip-ddp"])  # fmt: skip
     out = capsys.readouterr().out
     rows = {
         line[:42].strip(): line[42:].split()
@@ -69,4 +69,5 @@ def test_cache_benchmark_prints_the_host_cache_and_both_disk_runs(tmp_path, caps
     ]  # fmt: skip
     assert rows["host memory (decodes every run)"][2] == "1.000"  # its own baseline
     assert "second run's time to the first step / first run's" in out
+    assert "training loader alone" in out and "loader + a small network's steps" in out
     assert len(list((tmp_path / "jpegs").rglob("*.jpg"))) == 40
