@@ -8,11 +8,13 @@ run), then runs each row as a fresh process, one after the other, as a user's co
 2. ``--data.cache disk``, first run: decodes into an empty cache folder;
 3. ``--data.cache disk``, second run: memory-maps what run 2 wrote.
 Each prints the seconds to the first training step (data module setup, first batch, one step of a small
-network) and the process's peak resident memory. Steady images/s of the training loader alone and with the
+network) and the process's peak resident memory. Images/s of the training loader alone and with the
 network's steps come from one more process holding both caches, their passes of ``--batches`` shuffled
-batches taking turns ``--rounds`` times (median), so both see the same machine load. Then two processes at
-once (``torchrun``, gloo) of the host and the disk cache: the memory each holds for the images (growth of its
-proportional set size, Pss, over setup and touching every training image), summed, against one process.
+batches taking turns so both see the same machine load: once while the memory map's pages are new to the
+process (the first epoch's case), then ``--rounds`` times after every image was touched (median). Then two
+processes at once (``torchrun``, gloo) of the host and the disk cache: the memory each holds for the images
+(growth of its proportional set size, Pss, over setup and touching every training image), summed, against one
+process.
 """
 
 from __future__ import annotations
@@ -140,7 +142,9 @@ def measure(folder: str, cache: str, cache_dir: str, image_size: int, batch_size
 
 
 def steady(folder: str, cache_dir: str, image_size: int, batch_size: int, batches: int, rounds: int) -> None:
-    """Images/s of both caches' training loaders, alone and with a network's steps, passes taking turns."""
+    """Images/s of both caches' training loaders, alone and with a network's steps, passes taking turns: once
+    while the memory map's pages are new to the process (each costs a page fault on first touch, as in the
+    first epoch), then ``rounds`` times after every image was touched (median)."""
     import torch
 
     torch.set_num_threads(1)
@@ -149,19 +153,30 @@ def steady(folder: str, cache_dir: str, image_size: int, batch_size: int, batche
         data = _data(folder, cache, cache_dir, image_size, batch_size)
         data.setup("fit")
         runs[cache] = (data, data.train_dataloader(), _stepper(data))
+
+    def rate(cache: str, kind: str) -> float:
+        data, loader, step = runs[cache]
+        seen, begin = 0, time.perf_counter()
+        while seen < batches * batch_size:
+            for batch in loader:
+                step(batch) if kind == "train" else data.on_after_batch_transfer(batch, 0)
+                seen += len(batch[1])
+                if seen >= batches * batch_size:
+                    break
+        return seen / (time.perf_counter() - begin)
+
+    result = {f"{cache}_first_touch": rate(cache, "loader") for cache in runs}
+    for data, _, _ in runs.values():
+        images = data.dataset("train").images
+        for chunk in range(0, len(images), 1024):
+            images[chunk : chunk + 1024].max()
     rates: dict[str, list[float]] = {f"{cache}_{kind}": [] for cache in runs for kind in ("loader", "train")}
     for _ in range(rounds):
-        for cache, (data, loader, step) in runs.items():
+        for cache in runs:
             for kind in ("loader", "train"):
-                seen, begin = 0, time.perf_counter()
-                while seen < batches * batch_size:
-                    for batch in loader:
-                        step(batch) if kind == "train" else data.on_after_batch_transfer(batch, 0)
-                        seen += len(batch[1])
-                        if seen >= batches * batch_size:
-                            break
-                rates[f"{cache}_{kind}"].append(seen / (time.perf_counter() - begin))
-    print(json.dumps({key: statistics.median(values) for key, values in rates.items()}))
+                rates[f"{cache}_{kind}"].append(rate(cache, kind))
+    result.update({key: statistics.median(values) for key, values in rates.items()})
+    print(json.dumps(result))
 
 
 def _free_port() -> int:
@@ -242,11 +257,12 @@ def run(args: argparse.Namespace) -> None:
         ]
         speed = _worker(args, f"steady(*{settings!r})")
         print(
-            f"\nSteady images/s, one process, passes of {args.batches} batches taking turns, "
-            f"median of {args.rounds}"
+            f"\nImages/s, one process, passes of {args.batches} batches taking turns; after every image was "
+            f"touched once, median of {args.rounds}"
         )
         print(f"{'':42}{'host memory':>13}{'disk cache':>13}{'disk / host':>13}")
         for kind, label in (
+            ("first_touch", "loader alone, pages new to the process"),
             ("loader", "training loader alone"),
             ("train", "loader + a small network's steps"),
         ):
