@@ -117,15 +117,17 @@ def decode_images(
     threads: int | None = None,
     mask: bool = False,
 ) -> DecodedImages:
-    """Decode ``paths`` into memory (see ``iter_decoded``). Unreadable files are left out and returned in
-    ``skipped`` with the reason."""
-    results = list(iter_decoded(paths, size, keep_aspect, threads, mask))
-    kept = [i for i, r in enumerate(results) if isinstance(r, torch.Tensor)]
-    skipped = {Path(paths[i]): r for i, r in enumerate(results) if isinstance(r, str)}
-    channels = 1 if mask else 3
-    images = (
-        torch.stack([results[i] for i in kept])
-        if kept
-        else torch.empty(0, channels, *size, dtype=torch.uint8)
-    )
+    """Decode ``paths`` into one tensor in memory (see ``iter_decoded``), each row written as it is decoded,
+    so the images are held once. Unreadable files are left out and returned in ``skipped`` with the reason."""
+    images = torch.empty(len(paths), 1 if mask else 3, *size, dtype=torch.uint8)
+    kept: list[int] = []
+    skipped: dict[Path, str] = {}
+    for i, result in enumerate(iter_decoded(paths, size, keep_aspect, threads, mask)):
+        if isinstance(result, str):
+            skipped[Path(paths[i])] = result
+        else:
+            images[len(kept)] = result
+            kept.append(i)
+    if len(kept) < len(paths):
+        images = images[: len(kept)].clone()  # no rows left unused
     return DecodedImages(images=images, kept=kept, skipped=skipped)
