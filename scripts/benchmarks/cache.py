@@ -111,6 +111,8 @@ def measure(folder: str, cache: str, cache_dir: str, image_size: int, batch_size
     import torch
     import torch.distributed as dist
 
+    import datamodules  # noqa: F401  (imported before the clock starts, as the libraries are)
+
     torch.set_num_threads(1)
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world > 1:
