@@ -20,10 +20,10 @@ class ConfusionMatrixFigure(View):
     """The validation confusion matrix as a figure: TensorBoard ``val/confusion_matrix``, PNG
     ``<run folder>/confusion_matrix/epoch_<e>.png``. Rows are true classes, columns predictions.
 
-    Batches whose targets are no tensor of classes (a detector's boxes) are not counted, and a matrix that
-    counted nothing is not drawn. Reads the logits ``validation_step`` returns (the project's classifiers do); for a model whose
+    Reads the logits ``validation_step`` returns (the project's classifiers do); for a model whose
     ``validation_step`` returns something else it runs the model on the batch's inputs itself. Class names
-    come from the model's ``class_names``.
+    come from the model's ``class_names``. Batches whose targets are no tensor of classes (a detector's
+    boxes) are not counted, and a matrix that counted nothing is not drawn.
 
     Args:
         every_n_epochs: draw after the validation of every n-th epoch; other epochs cost nothing.

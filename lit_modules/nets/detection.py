@@ -12,6 +12,7 @@ dropped. ``backbone_weights`` starts the backbone alone from ImageNet weights in
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 import torch
@@ -29,6 +30,7 @@ HEADS = ("roi_heads", "head")
 # Detectors torchvision builds with frozen batch norm in the backbone when it starts from trained weights.
 FROZEN_BN_WHEN_TRAINED = ("fasterrcnn_", "retinanet_", "fcos_")
 BACKBONE_FLAG = "--model.net.init_args.backbone_weights"
+TRANSFORM_OPTIONS = {"size_divisible", "fixed_size"}  # what the models hand on to their image transform
 
 
 def box_detectors() -> list[str]:
@@ -38,6 +40,18 @@ def box_detectors() -> list[str]:
         for name in list_models(module=torchvision.models.detection)
         if not name.startswith(("maskrcnn", "keypointrcnn"))
     ]
+
+
+def builder_options(name: str, model: nn.Module) -> set[str]:
+    """The keyword arguments of a detector's builder, of its model class and of its image transform."""
+    builder = inspect.signature(torchvision.models.get_model_builder(name)).parameters
+    model_class = inspect.signature(type(model).__init__).parameters
+    named = {
+        k
+        for k, p in {**builder, **model_class}.items()
+        if p.kind is p.KEYWORD_ONLY or p.kind is p.POSITIONAL_OR_KEYWORD
+    }
+    return (named | TRANSFORM_OPTIONS) - {"self", "weights", "weights_backbone", "num_classes", "backbone"}
 
 
 def freeze_batch_norm(module: nn.Module) -> None:
@@ -103,6 +117,12 @@ class TorchvisionDetector(nn.Module):
             )
         except TypeError as err:
             raise ConfigError(f"--model.net.init_args.options: {name} does not take them ({err}).") from err
+        unknown = sorted(set(self.options) - builder_options(name, self.model))
+        if unknown:  # torchvision passes what it does not know on, where it is silently dropped
+            raise ConfigError(
+                f"--model.net.init_args.options: {name} takes no {', '.join(unknown)}; it takes "
+                f"{', '.join(sorted(builder_options(name, self.model)))}."
+            )
         self.num_classes = num_classes
         if backbone_weights:
             self._backbone_enum()  # checked now, downloaded when the weights load
