@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from benchmark import main
 
-from tests.conftest import shared_data, write_portraits
+from tests.conftest import shared_data, write_pedestrians, write_portraits
 
 
 @pytest.mark.slow
@@ -101,3 +101,19 @@ def test_tta_benchmark_prints_the_three_views(capsys) -> None:
     out = capsys.readouterr().out.split("RMB test set")[1]
     (mean,) = [line for line in out.splitlines() if line.startswith("mean |")]
     assert len(mean.split("|")) == 4 and all(0 <= float(cell.split()[0]) <= 1 for cell in mean.split("|")[1:])
+
+
+def test_detection_benchmark_prints_every_side_with_the_same_held_out_photos(tmp_path: Path, capsys) -> None:
+    data = write_pedestrians(tmp_path / "peds", 10)
+    main(["detection", "--data-dir", str(data), "--held-out", "2", "--epochs", "1", "--min-size", "48",
+          "--threads", "1"])  # fmt: skip
+    out = capsys.readouterr().out.split("Penn-Fudan detection")[1]
+    assert "1 epochs, seed 0, 2 held-out photos" in out
+    rows = {
+        line.split("|")[0].strip(): line.split("|")[1:] for line in out.splitlines() if line.count("|") == 4
+    }
+    assert set(rows) == {"side", "course loop", "project, equal settings", "project, pennfudan_scratch"}
+    for name in ("course loop", "project, equal settings", "project, pennfudan_scratch"):
+        _, seconds, ap50, ratio = rows[name]
+        assert float(seconds) > 0 and 0 <= float(ap50) <= 1 and float(ratio) > 0
+    assert float(rows["course loop"][0]) == 0 and float(rows["course loop"][3]) == 1
