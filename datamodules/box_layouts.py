@@ -78,16 +78,20 @@ def mask_boxes(path: Path) -> list[Box]:
     return boxes
 
 
+def pascal_file_boxes(path: Path) -> list[Box]:
+    return pascal_boxes(path.read_text(encoding="utf-8", errors="replace"))
+
+
 def _penn_fudan(root: Path, skipped: dict[Path, str]) -> list[BoxedSample]:
+    """Boxes from ``Annotation/``, or from the instance masks in ``PedMasks/`` where it is absent."""
     annotations, masks = root / "Annotation", root / "PedMasks"
     samples = []
     for image in _image_files(root / "PNGImages"):
-        if annotations.is_dir():
-            source = annotations / f"{image.stem}.txt"
-            read = lambda p: pascal_boxes(p.read_text(encoding="utf-8", errors="replace"))  # noqa: E731
-        else:
-            source = masks / f"{image.stem}_mask.png"
-            read = mask_boxes
+        source, read = (
+            (annotations / f"{image.stem}.txt", pascal_file_boxes)
+            if annotations.is_dir()
+            else (masks / f"{image.stem}_mask.png", mask_boxes)
+        )
         if not source.is_file():
             skipped[image] = f"no {source.parent.name}/{source.name}"
             continue

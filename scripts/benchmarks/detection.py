@@ -38,7 +38,7 @@ from torchmetrics.detection import MeanAveragePrecision
 from torchvision.transforms.v2 import functional as F
 
 from datamodules import DetectionDataModule
-from datamodules.box_layouts import BoxedSample, pascal_boxes, scan_box_folder
+from datamodules.box_layouts import BoxedSample, pascal_file_boxes, scan_box_folder
 from lit_modules.cli import HelloCLI
 
 REPO = Path(__file__).resolve().parents[2]
@@ -62,7 +62,7 @@ class CoursePedestrians(Dataset):
         path = self.samples[index].image
         image = F.to_dtype(F.pil_to_tensor(Image.open(path).convert("RGB")), torch.float32, scale=True)
         annotation = path.parent.parent / "Annotation" / f"{path.stem}.txt"
-        boxes = torch.tensor(pascal_boxes(annotation.read_text()), dtype=torch.float32)
+        boxes = torch.tensor(pascal_file_boxes(annotation), dtype=torch.float32)
         if self.flip and random.random() < 0.5:
             image = image.flip(-1)
             boxes[:, [0, 2]] = image.shape[-1] - boxes[:, [2, 0]]
@@ -155,7 +155,7 @@ def project_fit(
         args = [
             "--config", str(CONFIG), "--data.data_dir", str(data_dir), "--seed_everything", str(seed),
             "--data.split", str(list(fractions(total, held_out))),
-            "--trainer.limit_val_batches", "0", "--test_after_fit", "false",
+            "--trainer.limit_val_batches", "0", "--checkpoint.monitor", "null", "--test_after_fit", "false",
             "--trainer.default_root_dir", runs, "--trainer.accelerator", "cpu",
             "--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false", *overrides,
             "--trainer.max_epochs", str(epochs),
