@@ -16,7 +16,7 @@ from datamodules.box_layouts import BoxedSample, ScannedBoxes, scan_box_folder
 from datamodules.device_cache import CacheLocation
 from datamodules.image_cache import decode_images
 from datamodules.image_folder import CachedImages, ImageFolderDataModule
-from datamodules.splits import split_items
+from datamodules.splits import split_parts
 
 Target = dict[str, torch.Tensor]  # "boxes": float (K, 4) x1, y1, x2, y2 in pixels; "labels": long (K,)
 
@@ -124,7 +124,7 @@ class DetectionDataModule(ImageFolderDataModule):
         return self._scan().class_names
 
     def _carve(self, samples: list[BoxedSample], fractions: Sequence[float]) -> dict[str, list[BoxedSample]]:
-        return dict(zip(("train", "val", "test"), split_items(samples, fractions, self.seed), strict=False))
+        return split_parts(samples, fractions, self.seed)
 
     def _decode(self, samples: list[BoxedSample], stage: str) -> CachedBoxes:
         decoded = decode_images([s.image for s in samples], self.image_size)
