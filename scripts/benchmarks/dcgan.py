@@ -50,6 +50,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--course-workers", type=int, default=2, help="the course loop's DataLoader workers")
+    parser.add_argument("--compile", action="store_true", help="compile the project's two networks")
     parser.add_argument(
         "--cache", choices=("host", "device"), default=None, help="project's cache; default: device on a GPU"
     )
@@ -170,6 +171,7 @@ def measure(args: argparse.Namespace, root_dir: str) -> None:
         discriminator_optimizer=COURSE_ADAM,
         generator_scheduler=COURSE_STEP_LR,
         discriminator_scheduler=COURSE_STEP_LR,
+        compile=args.compile,
     )
     trainer.fit(model, data)
     project = {k: trainer.callback_metrics[k].item() for k in ("val/kid", "val/kid_real_floor")}
@@ -186,7 +188,8 @@ def measure(args: argparse.Namespace, root_dir: str) -> None:
     card = torch.cuda.get_device_name() if device.type == "cuda" else f"{torch.get_num_threads()} CPU threads"
     print(
         f"{args.epochs} epoch(s) on {device.type} ({card}), torch {torch.__version__}; project cache: "
-        f"{data.images.device.type}, course loop: PIL with {args.course_workers} worker(s)"
+        f"{data.images.device.type}{', networks compiled' if args.compile else ''}, "
+        f"course loop: PIL with {args.course_workers} worker(s)"
     )
     project_epoch = sum(timer.seconds) / len(timer.seconds)
     course_epoch = sum(course_seconds) / len(course_seconds)
