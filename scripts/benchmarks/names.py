@@ -22,6 +22,7 @@ NO_NGRAM_CONVOLUTIONS = [f"{NET}conv_channels", "0"]
 NO_NGRAM_BAG = [f"{NET}ngram_bag_dim", "0"]
 UNFUSED_ADAM = ["--model.optimizer.init_args.fused", "false"]
 CASED_LETTERS = ["--data.lowercase", "false"]
+CLIPPED_GRADIENTS = ["--trainer.gradient_clip_val", "1.0"]  # total norm, over every parameter
 # The course's network: one-hot letters (with case), one GRU direction, the last hidden state, 15 epochs,
 # no schedule.
 COURSE_STYLE = ["--config", str(REPO / "configs" / "variants" / "names_course.yaml")]
@@ -32,6 +33,7 @@ VARIANTS = {  # --variants key: (row label, flags added to the recipe's)
     "no-conv": ("recipe, no n-gram convolutions", NO_NGRAM_CONVOLUTIONS),
     "unfused": ("recipe, Adam not fused", UNFUSED_ADAM),
     "cased": ("recipe, letters with case", CASED_LETTERS),
+    "clipped": ("recipe, grad norm clipped at 1", CLIPPED_GRADIENTS),
     "course": ("course-style one-hot GRU", COURSE_STYLE),
 }
 

@@ -39,6 +39,7 @@ def test_names_benchmark_prints_recipe_baselines_and_majority(names_folder: Path
         "recipe, no n-gram convolutions",
         "recipe, Adam not fused",
         "recipe, letters with case",
+        "recipe, grad norm clipped at 1",
         "course-style one-hot GRU",
     )
     for variant in variants:
