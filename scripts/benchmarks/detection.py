@@ -74,13 +74,20 @@ def as_lists(batch: list[tuple[Any, Any]]) -> tuple[list, list]:
     return list(images), list(targets)
 
 
-def held_out_ap50(net: nn.Module, images: list[torch.Tensor], targets: Targets) -> float:
+def to_device(images: list[torch.Tensor], targets: Targets, device: str) -> tuple[list, Targets]:
+    moved = [{key: value.to(device) for key, value in target.items()} for target in targets]
+    return [image.to(device) for image in images], moved
+
+
+def held_out_ap50(net: nn.Module, images: list[torch.Tensor], targets: Targets, device: str) -> float:
     """AP at IoU 0.5 of ``net``'s detections on float [0, 1] ``images`` against their ``targets``."""
     metric = MeanAveragePrecision(box_format="xyxy", iou_type="bbox", backend="pycocotools")
-    net.eval()
+    net.to(device).eval()
     with torch.no_grad():
         for start in range(0, len(images), 4):
-            metric.update(net(images[start : start + 4]), targets[start : start + 4])
+            batch = [image.to(device) for image in images[start : start + 4]]
+            detections = [{key: value.cpu() for key, value in found.items()} for found in net(batch)]
+            metric.update(detections, targets[start : start + 4])
     net.train()
     return metric.compute()["map_50"].item()
 
@@ -101,7 +108,9 @@ def size_options(min_size: int) -> dict[str, int]:
     return {"min_size": min_size, "max_size": 2 * min_size}
 
 
-def course_loop(data_dir: Path, held_out: int, epochs: int, seed: int, min_size: int) -> dict[str, float]:
+def course_loop(
+    data_dir: Path, held_out: int, epochs: int, seed: int, device: str, min_size: int
+) -> dict[str, float]:
     """Train as the course does: seconds per epoch and held-out AP@0.5."""
     random.seed(seed)
     torch.manual_seed(seed)
@@ -111,7 +120,7 @@ def course_loop(data_dir: Path, held_out: int, epochs: int, seed: int, min_size:
     )
     net = torchvision.models.get_model(
         NETWORK, weights=None, weights_backbone=None, num_classes=2, **size_options(min_size)
-    )
+    ).to(device)
     params = [p for p in net.parameters() if p.requires_grad]
     optimizer = torch.optim.SGD(params, lr=0.01, momentum=0.9, weight_decay=0.0005)
     scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=10, gamma=0.1)
@@ -120,15 +129,25 @@ def course_loop(data_dir: Path, held_out: int, epochs: int, seed: int, min_size:
     for epoch in range(epochs):
         start = time.perf_counter()
         for images, targets in train:
-            loss = sum(net(images, targets).values())
+            loss = sum(net(*to_device(images, targets, device)).values())
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
         scheduler.step()
+        _sync(device)
         seconds.append(time.perf_counter() - start)
         print(f"  course loop epoch {epoch}: {seconds[-1]:.1f} s, last loss {loss.item():.3f}", flush=True)
     images, targets = as_lists([CoursePedestrians(samples["val"], flip=False)[i] for i in range(held_out)])
-    return {"decode": 0.0, "s/epoch": sum(seconds) / epochs, "ap50": held_out_ap50(net, images, targets)}
+    return {
+        "decode": 0.0,
+        "s/epoch": sum(seconds) / epochs,
+        "ap50": held_out_ap50(net, images, targets, device),
+    }
+
+
+def _sync(device: str) -> None:
+    if device == "cuda":
+        torch.cuda.synchronize()
 
 
 class EpochTimer(pl.Callback):
@@ -142,12 +161,13 @@ class EpochTimer(pl.Callback):
         self._start = time.perf_counter()
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        _sync(pl_module.device.type)
         self.epochs.append(time.perf_counter() - self._start)
         print(f"  project epoch {len(self.epochs) - 1}: {self.epochs[-1]:.1f} s", flush=True)
 
 
 def project_fit(
-    data_dir: Path, held_out: int, epochs: int, seed: int, overrides: list[str]
+    data_dir: Path, held_out: int, epochs: int, seed: int, device: str, overrides: list[str]
 ) -> dict[str, float]:
     """``hello-lightning fit`` with ``overrides``, no validation: seconds per epoch and held-out AP@0.5."""
     total = len(scan_box_folder(data_dir).unsplit)
@@ -156,7 +176,7 @@ def project_fit(
             "--config", str(CONFIG), "--data.data_dir", str(data_dir), "--seed_everything", str(seed),
             "--data.split", str(list(fractions(total, held_out))),
             "--trainer.limit_val_batches", "0", "--checkpoint.monitor", "null", "--test_after_fit", "false",
-            "--trainer.default_root_dir", runs, "--trainer.accelerator", "cpu",
+            "--trainer.default_root_dir", runs, "--trainer.accelerator", device, "--trainer.devices", "1",
             "--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false", *overrides,
             "--trainer.max_epochs", str(epochs),
         ]  # fmt: skip
@@ -169,8 +189,14 @@ def project_fit(
         cli.trainer.fit(cli.model, datamodule=cli.datamodule)
         held = cli.datamodule.dataset("val")
         images = [F.to_dtype(image, torch.float32, scale=True) for image in held.images]
-        ap50 = held_out_ap50(cli.model.net, images, held.targets)
+        ap50 = held_out_ap50(cli.model.net, images, held.targets, device)
     return {"decode": decode, "s/epoch": sum(timer.epochs) / epochs, "ap50": ap50}
+
+
+def device_name(device: str) -> str:
+    if device == "cuda":
+        return f"{torch.cuda.get_device_name()}, torch {torch.__version__}"
+    return f"CPU, torch threads {torch.get_num_threads()}"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -188,6 +214,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--sides", nargs="+", default=["course", "equal", "recipe"], choices=["course", "equal", "recipe"]
     )
     parser.add_argument("--threads", type=int, default=2, help="torch threads of every side")
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="where every side trains")
 
 
 def run(args: argparse.Namespace) -> None:
@@ -204,7 +231,7 @@ def run(args: argparse.Namespace) -> None:
         "--config", str(SCRATCH), "--model.scheduler.init_args.T_max", str(args.epochs), *image_size,
         "--model.net.init_args.options", json.dumps({**recipe_options, **sized}),
     ]  # fmt: skip
-    common = (args.data_dir, args.held_out, args.epochs, args.seed)
+    common = (args.data_dir, args.held_out, args.epochs, args.seed, args.device)
     sides = {
         "course": ("course loop", lambda: course_loop(*common, args.min_size)),
         "equal": ("project, equal settings", lambda: project_fit(*common, equal)),
@@ -213,7 +240,7 @@ def run(args: argparse.Namespace) -> None:
     rows = {side: (sides[side][0], sides[side][1]()) for side in args.sides}
     print(
         f"\nPenn-Fudan detection, data {args.data_dir}, {NETWORK} from random weights, {args.epochs} epochs, "
-        f"seed {args.seed}, {args.held_out} held-out photos, torch threads {torch.get_num_threads()}"
+        f"seed {args.seed}, {args.held_out} held-out photos, {device_name(args.device)}"
     )
     print(f"{'side':<28} | decode s | s/epoch | held-out AP@0.5 | s/epoch vs course loop")
     course = rows.get("course", (None, None))[1]
