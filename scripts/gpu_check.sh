@@ -1,17 +1,18 @@
 #!/usr/bin/env bash
 # Every check that needs a GPU, once: the GPU tests (each task config in fp32 and bf16-mixed, the device
-# cache with batched augmentation), the image-throughput benchmark and the DCGAN benchmark.
+# cache with batched augmentation), the image-throughput, DCGAN and detection benchmarks.
 #
 #   bash scripts/gpu_check.sh [DATA_DIR] [OUT_DIR] [STEP...]
 #
-# DATA_DIR holds hymenoptera/ and faces/ (default ../shared/data); OUT_DIR gets one log per step (default
-# gpu_check/). Name steps to run only those: environment gpu_tests throughput dcgan. Each step has its own
-# time limit, so one that hangs leaves the others' logs intact. PYTHON picks the interpreter (default python3).
+# DATA_DIR holds hymenoptera/, faces/ and pennfudan/ (default ../shared/data); OUT_DIR gets one log per step
+# (default gpu_check/). Name steps to run only those: environment gpu_tests throughput dcgan detection.
+# Each step has its own time limit, so one that hangs leaves the others' logs intact. PYTHON picks the
+# interpreter (default python3).
 set -u
 data=${1:-../shared/data}
 out=${2:-gpu_check}
 shift $(($# < 2 ? $# : 2))
-steps=${*:-environment gpu_tests throughput dcgan}
+steps=${*:-environment gpu_tests throughput dcgan detection}
 python=${PYTHON:-python3}
 export PYTHONUNBUFFERED=1
 mkdir -p "$out"
@@ -32,4 +33,6 @@ print(sys.version.split()[0], torch.__version__, torch.version.cuda, torchvision
       lightning.__version__, torchmetrics.__version__, torch.cuda.get_device_name())'"
 step gpu_tests 240 "$python" -m pytest -q -m gpu tests/test_gpu.py -p no:cacheprovider
 step throughput 150 "$python" scripts/benchmark.py throughput --device cuda --data-dir "$data/hymenoptera"
-step dcgan 120 "$python" scripts/benchmark.py dcgan --epochs 2 --data-dir "$data/faces"
+step dcgan 120 "$python" scripts/benchmark.py dcgan --epochs 6 --data-dir "$data/faces"
+step detection 240 "$python" scripts/benchmark.py detection --device cuda --epochs 10 --threads 8 \
+    --data-dir "$data/pennfudan"
