@@ -19,6 +19,7 @@ from torch.utils.data import DataLoader
 
 from lit_modules import DetectionTask
 from lit_modules.callbacks import BoxWriter
+from lit_modules.callbacks.detection_views import draw_boxes
 from lit_modules.nets import TorchvisionDetector
 from lit_modules.nets.errors import ConfigError
 from tests.conftest import REPO, write_pedestrians
@@ -182,3 +183,10 @@ def test_a_weights_file_of_coco_classes_loads_all_but_the_class_head(tmp_path: P
 def test_settings_that_cannot_work_fail_when_the_network_is_built(kwargs: dict, match: str) -> None:
     with pytest.raises(ConfigError, match=match):
         TorchvisionDetector(2, **kwargs)
+
+
+def test_a_photo_without_boxes_is_drawn_as_it_is_without_a_warning(recwarn) -> None:
+    photo = torch.rand(3, 20, 30)
+    drawn = draw_boxes(photo, torch.zeros(0, 4))
+    assert drawn.dtype == torch.uint8 and torch.equal(drawn, (photo * 255).round().to(torch.uint8))
+    assert not [w for w in recwarn if "box" in str(w.message)]

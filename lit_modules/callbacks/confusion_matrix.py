@@ -75,7 +75,7 @@ class ConfusionMatrixFigure(View):
         self.matrix.update(logits.detach(), targets)
 
     def _draw(self, trainer: pl.Trainer, stage: str) -> None:
-        if not self.active(trainer, stage) or not self.matrix.update_count:
+        if not self.active(trainer, stage) or not self.matrix.update_called:
             return
         values = self.matrix.compute()  # on every rank: it syncs across processes
         if not trainer.is_global_zero:

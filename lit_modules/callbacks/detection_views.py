@@ -21,6 +21,8 @@ def draw_boxes(
     """A (3, H, W) image (uint8, or float in [0, 1]) with ``boxes`` (K, 4, x1 y1 x2 y2) drawn, as uint8."""
     if image.is_floating_point():
         image = (image.clamp(0, 1) * 255).round().to(torch.uint8)
+    if len(boxes) == 0:  # nothing found: the photo as it is (torchvision would warn)
+        return image.cpu()
     width = max(1, round(min(image.shape[-2:]) / 150))
     return draw_bounding_boxes(
         image.cpu(), boxes.detach().float().cpu(), labels=list(captions) if captions else None,
