@@ -35,6 +35,7 @@ VARIANTS = {  # --variants key: (row label, flags added to the recipe's)
     "cased": ("recipe, letters with case", CASED_LETTERS),
     "clipped": ("recipe, grad norm clipped at 1", CLIPPED_GRADIENTS),
     "course": ("course-style one-hot GRU", COURSE_STYLE),
+    "course-clipped": ("course-style GRU, clipped at 1", COURSE_STYLE + CLIPPED_GRADIENTS),
 }
 
 

@@ -41,6 +41,7 @@ def test_names_benchmark_prints_recipe_baselines_and_majority(names_folder: Path
         "recipe, letters with case",
         "recipe, grad norm clipped at 1",
         "course-style one-hot GRU",
+        "course-style GRU, clipped at 1",
     )
     for variant in variants:
         rows = [line for line in out.splitlines() if line.startswith(variant)]
