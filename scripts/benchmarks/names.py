@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import shlex
 import tempfile
 import time
 from collections import Counter
@@ -101,17 +102,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="also fit once per seed without logit adjustment and print val and test macro F1 of its best "
         "checkpoint at each of these strengths (how the recipe's strength is chosen: on val)",
     )
+    parser.add_argument(
+        "--flags", default="", help="CLI flags added to every row, e.g. '--model.optimizer.init_args.lr 0.03'"
+    )
 
 
 def run(args: argparse.Namespace) -> None:
     variants = dict(VARIANTS[key] for key in args.variants)
-    epochs = ["--trainer.max_epochs", str(args.epochs)] if args.epochs else []
+    every_row = ["--trainer.max_epochs", str(args.epochs)] if args.epochs else []
+    every_row += shlex.split(args.flags)  # after each row's own flags, so these win
     rows = {
-        name: [fit_and_test(args.data_dir, seed, extra + epochs) for seed in args.seeds]
+        name: [fit_and_test(args.data_dir, seed, extra + every_row) for seed in args.seeds]
         for name, extra in variants.items()
     }
     language, accuracy = majority_accuracy(args.data_dir)
     print(f"\nNames, leakage-free test split, seeds {args.seeds}, torch threads {torch.get_num_threads()}")
+    if args.flags:
+        print(f"every row with: {args.flags}")
     print(f"always '{language}': test acc {accuracy:.3f}")
     print(f"{'variant':<32} | {'fit s':>6} | {'test acc':>8} | {'macro F1':>8}   (per seed, then mean)")
     for name, results in rows.items():
@@ -120,7 +127,7 @@ def run(args: argparse.Namespace) -> None:
         means = [sum(column) / len(column) for column in zip(*results, strict=True)]
         print(f"{name:<32} | {means[0]:6.1f} | {means[1]:8.3f} | {means[2]:8.3f}   mean")
     if args.adjustments:
-        print_adjustment_sweep(args, epochs)
+        print_adjustment_sweep(args, every_row)
 
 
 def print_adjustment_sweep(args: argparse.Namespace, extra: list[str]) -> None:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 from benchmark import main
+from benchmarks import names
 
 from tests.conftest import shared_data, write_pedestrians, write_portraits
 
@@ -52,6 +53,29 @@ def test_names_benchmark_runs_only_the_variants_asked_for(names_folder: Path, ca
     main(["names", "--data-dir", str(names_folder), "--seeds", "0", "--epochs", "1", "--variants", "cased"])
     out = capsys.readouterr().out
     assert out.count("recipe, letters with case") == 2 and "recipe (configs" not in out, out
+
+
+def test_names_benchmark_adds_flags_to_every_row_after_its_own(
+    names_folder: Path, capsys, monkeypatch
+) -> None:
+    fits = []
+    monkeypatch.setattr(
+        names, "fit_and_test", lambda data_dir, seed, extra: fits.append(extra) or (1.0, 0.5, 0.5)
+    )
+    main(["names", "--data-dir", str(names_folder), "--seeds", "0", "--variants", "clipped", "cased",
+          "--flags", "--trainer.gradient_clip_val 5 --data.lowercase true"])  # fmt: skip
+    assert fits == [
+        [
+            "--trainer.gradient_clip_val",
+            "1.0",
+            "--trainer.gradient_clip_val",
+            "5",
+            "--data.lowercase",
+            "true",
+        ],
+        ["--data.lowercase", "false", "--trainer.gradient_clip_val", "5", "--data.lowercase", "true"],
+    ]
+    assert "every row with: --trainer.gradient_clip_val 5 --data.lowercase true" in capsys.readouterr().out
 
 
 def test_names_benchmark_scores_one_fit_at_each_adjustment_strength(names_folder: Path, capsys) -> None:
