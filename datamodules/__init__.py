@@ -2,6 +2,7 @@
 
 from datamodules.ants_bees import AntsBeesDataModule
 from datamodules.cats_dogs import CatsDogsDataModule
+from datamodules.detection import DetectionDataModule
 from datamodules.errors import DataError, DataLayoutError
 from datamodules.faces import FacesDataModule
 from datamodules.image_folder import ImageFolderDataModule
@@ -15,6 +16,7 @@ __all__ = [
     "CatsDogsDataModule",
     "DataError",
     "DataLayoutError",
+    "DetectionDataModule",
     "FacesDataModule",
     "ImageFolderDataModule",
     "NamesDataModule",

@@ -17,7 +17,7 @@ from datamodules.gpu_augment import BatchTransform, apply_batch_augment
 from datamodules.image_folder import CachedImages, ImageFolderDataModule
 from datamodules.layouts import DataLayoutError
 from datamodules.mask_layouts import MaskedSample, ScannedPairs, scan_mask_folder
-from datamodules.splits import split_items
+from datamodules.splits import split_parts
 from datamodules.transforms import IMAGENET_MEAN, IMAGENET_STD, normalize_batch
 
 
@@ -123,7 +123,7 @@ class SegmentationDataModule(ImageFolderDataModule):
     def _carve(
         self, samples: list[MaskedSample], fractions: Sequence[float]
     ) -> dict[str, list[MaskedSample]]:
-        return dict(zip(("train", "val", "test"), split_items(samples, fractions, self.seed), strict=False))
+        return split_parts(samples, fractions, self.seed)
 
     def _decode(self, samples: list[MaskedSample], stage: str) -> CachedPairs:
         images = self._load([s.image for s in samples])

@@ -40,6 +40,11 @@ def split_items(items: Sequence[T], fractions: Sequence[float], seed: int) -> li
     return parts
 
 
+def split_parts(items: Sequence[T], fractions: Sequence[float], seed: int) -> dict[str, list[T]]:
+    """``split_items`` named: ``{"train": ..., "val": ..., "test": ...}`` for as many fractions as given."""
+    return dict(zip(("train", "val", "test"), split_items(items, fractions, seed), strict=False))
+
+
 def stratified_split(
     items: Sequence[T], labels: Sequence[Hashable], fractions: Sequence[float], seed: int
 ) -> list[list[T]]:

@@ -3,6 +3,7 @@
     python scripts/benchmark.py rmb [--help]
     python scripts/benchmark.py finetune
     python scripts/benchmark.py dcgan
+    python scripts/benchmark.py detection
 
 Each benchmark lives in ``scripts/benchmarks/<name>.py`` with ``add_arguments(parser)`` and ``run(args)``,
 runs both sides in one process on the same data, and prints measured numbers and their ratio.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import os
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -77,6 +78,55 @@ def write_portraits(
             mask.paste(2, right)
         photo.save(images / f"{i:05d}.jpg", quality=95)
         mask.save(masks / (f"{i:05d}.png" if layout == "folders" else f"{i:05d}_matte.png"))
+    return root
+
+
+def pedestrian_box(index: int, size: tuple[int, int]) -> tuple[int, int, int, int]:
+    """The one "pedestrian" of generated photo ``index``: a tall block in the left half (a flip moves it),
+    as 0-based (x1, y1, x2, y2) with x2, y2 exclusive."""
+    width, height = size
+    left = 2 + index % 4
+    return left, height // 5, left + width // 4, height - height // 6
+
+
+def write_pedestrians(
+    root: Path, count: int = 8, layout: str = "penn_fudan", size: tuple[int, int] = (48, 40)
+) -> Path:
+    """``count`` generated photos, each with one bright block on a dark ground, and its box.
+
+    ``penn_fudan``: ``PNGImages/`` + ``Annotation/<stem>.txt`` (PASCAL v1, 1-based inclusive corners);
+    ``masks``: ``PNGImages/`` + ``PedMasks/<stem>_mask.png`` (instance masks); ``coco``: ``images/`` +
+    ``annotations/instances.json`` (class ``person``).
+    """
+    folder = root / ("images" if layout == "coco" else "PNGImages")
+    folder.mkdir(parents=True, exist_ok=True)
+    coco: dict = {"images": [], "annotations": [], "categories": [{"id": 1, "name": "person"}]}
+    for i in range(count):
+        stem = f"Ped{i:05d}"
+        x1, y1, x2, y2 = pedestrian_box(i, size)
+        photo = Image.new("RGB", size, (30 + i % 5, 30, 40))
+        photo.paste(COLORS[0], (x1, y1, x2, y2))
+        photo.save(folder / f"{stem}.png")
+        if layout == "penn_fudan":
+            (root / "Annotation").mkdir(exist_ok=True)
+            (root / "Annotation" / f"{stem}.txt").write_text(
+                f"Image size (X x Y x C) : {size[0]} x {size[1]} x 3\n"
+                f'Bounding box for object 1 "PASpersonWalking" (Xmin, Ymin) - (Xmax, Ymax) : '
+                f"({x1 + 1}, {y1 + 1}) - ({x2}, {y2})\n"
+            )
+        elif layout == "masks":
+            (root / "PedMasks").mkdir(exist_ok=True)
+            mask = Image.new("L", size, 0)
+            mask.paste(1, (x1, y1, x2, y2))
+            mask.save(root / "PedMasks" / f"{stem}_mask.png")
+        else:
+            coco["images"].append({"id": i, "file_name": f"{stem}.png", "width": size[0], "height": size[1]})
+            coco["annotations"].append(
+                {"id": i, "image_id": i, "category_id": 1, "bbox": [x1, y1, x2 - x1, y2 - y1], "iscrowd": 0}
+            )
+    if layout == "coco":
+        (root / "annotations").mkdir(exist_ok=True)
+        (root / "annotations" / "instances.json").write_text(json.dumps(coco))
     return root
 
 

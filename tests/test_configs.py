@@ -9,8 +9,14 @@ from pathlib import Path
 import pytest
 import yaml
 
-from datamodules import FacesDataModule, ImageFolderDataModule, NamesDataModule, SegmentationDataModule
-from tests.conftest import REPO, write_class_folders, write_names, write_portraits
+from datamodules import (
+    DetectionDataModule,
+    FacesDataModule,
+    ImageFolderDataModule,
+    NamesDataModule,
+    SegmentationDataModule,
+)
+from tests.conftest import REPO, write_class_folders, write_names, write_pedestrians, write_portraits
 
 TASK_CONFIGS = sorted((REPO / "configs").glob("*.yaml"))
 
@@ -27,6 +33,15 @@ def synthetic_data_args(config: Path, tmp_path: Path) -> list[str]:
             "--data.image_size",
             "32",
         ]
+    if issubclass(data_class, DetectionDataModule):  # photos with boxes, and a detector working at their size
+        return [
+            "--data.data_dir",
+            str(write_pedestrians(tmp_path / "pedestrians", 10)),
+            "--data.image_size",
+            "48",
+            "--model.init_args.net.init_args.options",
+            '{"min_size": 48, "max_size": 48}',
+        ]
     if issubclass(data_class, ImageFolderDataModule):
         class_names = getattr(data_class, "CLASS_NAMES", ("a", "b"))
         return ["--data.data_dir", str(write_class_folders(tmp_path / "images", class_names, per_class=6))]
@@ -38,17 +53,26 @@ def synthetic_data_args(config: Path, tmp_path: Path) -> list[str]:
     raise NotImplementedError(f"no synthetic data for {data_class.__name__}: add it to tests/test_configs.py")
 
 
+# Each task config whose network starts from downloaded weights, and its overlay that starts from random ones.
+SCRATCH_VARIANTS = {"ants_bees_finetune": "ants_bees_scratch", "pennfudan_fasterrcnn": "pennfudan_scratch"}
+
+
 def offline_args(config: Path) -> list[str]:
     """Tests have no internet: a config that downloads pretrained weights starts from random ones instead."""
     net = yaml.safe_load(config.read_text())["model"].get("init_args", {}).get("net", {})
-    scratch = REPO / "configs" / "variants" / "ants_bees_scratch.yaml"
-    offline = ["--config", str(scratch), "--name", config.stem]  # random weights, the task's run folder
-    return offline if net.get("init_args", {}).get("weights") else []
+    if not net.get("init_args", {}).get("weights"):
+        return []
+    if config.stem not in SCRATCH_VARIANTS:
+        raise NotImplementedError(
+            f"{config.stem} downloads weights: name its scratch overlay in SCRATCH_VARIANTS"
+        )
+    scratch = REPO / "configs" / "variants" / f"{SCRATCH_VARIANTS[config.stem]}.yaml"
+    return ["--config", str(scratch), "--name", config.stem]  # random weights, the task's run folder
 
 
 def smoke_args(config: Path, tmp_path: Path) -> list[str]:
     """Everything a task config needs to run anywhere in seconds: generated data, no downloads."""
-    return [*synthetic_data_args(config, tmp_path), *offline_args(config)]
+    return [*offline_args(config), *synthetic_data_args(config, tmp_path)]
 
 
 @pytest.mark.parametrize("config", TASK_CONFIGS, ids=lambda p: p.stem)

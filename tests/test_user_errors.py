@@ -20,7 +20,7 @@ from datamodules import DataLayoutError
 from lit_modules.clean_exit import EXIT_USER_ERROR, TRACEBACK_VARIABLE
 from lit_modules.cli import main
 from lit_modules.nets import LeNet
-from tests.conftest import REPO, write_class_folders
+from tests.conftest import REPO, write_class_folders, write_pedestrians
 
 COMMAND = Path(sys.executable).parent / "hello-lightning"
 RMB = str(REPO / "configs" / "rmb_lenet.yaml")
@@ -41,6 +41,7 @@ def inputs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     write_class_folders(root / "empty_class", ["1"], per_class=3)
     (root / "empty_class" / "100").mkdir()
     write_class_folders(root / "ants_bees", ["ants", "bees"], per_class=10)
+    write_pedestrians(root / "pedestrians", 10)
     (root / "latin1").mkdir()
     for language, names in {"French": "Béranger\nDupont\n", "German": "Müller\nSchmidt\n"}.items():
         (root / "latin1" / f"{language}.txt").write_bytes(names.encode("latin-1"))
@@ -76,6 +77,17 @@ CASES = {
          "--data.data_dir", "{root}/ants_bees", "--data.batch_size", "2"],
         ["Could not download ResNet18_Weights.IMAGENET1K_V1",
          "--model.net.init_args.weights path/to/resnet18-f37072fd.pth"],
+    ),
+    "offline_coco_weights": (
+        ["fit", "--config", str(REPO / "configs" / "pennfudan_fasterrcnn.yaml"),
+         "--data.data_dir", "{root}/pedestrians", "--data.image_size", "48"],
+        ["Could not download FasterRCNN_ResNet50_FPN_Weights.COCO_V1",
+         "--model.net.init_args.weights path/to/fasterrcnn_resnet50_fpn_coco-258fb6c6.pth"],
+    ),
+    "detection_folder_of_class_folders": (
+        ["fit", "--config", str(REPO / "configs" / "pennfudan_fasterrcnn.yaml"),
+         "--data.data_dir", "{root}/ants_bees"],
+        ["No detection layout found in {root}/ants_bees", "PNGImages/<stem>.png"],
     ),
     "offline_download": (
         ["fit", "--config", str(REPO / "configs" / "cats_dogs.yaml"), "--data.data_dir", "{root}/download",

@@ -1,9 +1,11 @@
 """Callbacks: what watches a run and writes its results, and the views that let a user see inside it."""
 
+from lit_modules.callbacks.box_writer import BoxWriter
 from lit_modules.callbacks.cam import CAM, cam_with_logits
 from lit_modules.callbacks.checkpoint import BestAndLastCheckpoint
 from lit_modules.callbacks.confusion_matrix import ConfusionMatrixFigure, TestConfusionMatrix
 from lit_modules.callbacks.data_summary import DataSummary
+from lit_modules.callbacks.detection_views import DetectionViews
 from lit_modules.callbacks.feature_maps import FeatureMaps
 from lit_modules.callbacks.finite_loss import FiniteLoss, NonFiniteLossError
 from lit_modules.callbacks.grad_cam import GradCAM, grad_cam
@@ -23,8 +25,10 @@ from lit_modules.callbacks.training_images import TrainingImages
 __all__ = [
     "CAM",
     "BestAndLastCheckpoint",
+    "BoxWriter",
     "ConfusionMatrixFigure",
     "DataSummary",
+    "DetectionViews",
     "FeatureMaps",
     "FiniteLoss",
     "GradCAM",

@@ -22,7 +22,8 @@ class ConfusionMatrixFigure(View):
 
     Reads the logits ``validation_step`` returns (the project's classifiers do); for a model whose
     ``validation_step`` returns something else it runs the model on the batch's inputs itself. Class names
-    come from the model's ``class_names``.
+    come from the model's ``class_names``. Batches whose targets are no tensor of classes (a detector's
+    boxes) are not counted, and a matrix that counted nothing is not drawn.
 
     Args:
         every_n_epochs: draw after the validation of every n-th epoch; other epochs cost nothing.
@@ -66,13 +67,15 @@ class ConfusionMatrixFigure(View):
         if not self.active(trainer, stage):
             return
         inputs, targets = batch[0], batch[1]
+        if not isinstance(targets, torch.Tensor):  # e.g. boxes of a detector: no class per input to count
+            return
         n = len(self.class_names)
         is_logits = isinstance(outputs, torch.Tensor) and outputs.shape == (len(targets), n)
         logits = outputs if is_logits else pl_module(inputs)
         self.matrix.update(logits.detach(), targets)
 
     def _draw(self, trainer: pl.Trainer, stage: str) -> None:
-        if not self.active(trainer, stage):
+        if not self.active(trainer, stage) or not self.matrix.update_called:
             return
         values = self.matrix.compute()  # on every rank: it syncs across processes
         if not trainer.is_global_zero:

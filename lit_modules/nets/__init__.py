@@ -3,6 +3,7 @@
 from lit_modules.nets.char_ensemble import CharEnsemble
 from lit_modules.nets.char_rnn import CharRNN
 from lit_modules.nets.dcgan import Discriminator, Generator, RandomFeatures
+from lit_modules.nets.detection import TorchvisionDetector
 from lit_modules.nets.init import initialize
 from lit_modules.nets.lenet import LeNet
 from lit_modules.nets.ngram_bag import NgramBag
@@ -20,6 +21,7 @@ __all__ = [
     "RandomFeatures",
     "SmallCNN",
     "TorchvisionClassifier",
+    "TorchvisionDetector",
     "UNet",
     "initialize",
 ]

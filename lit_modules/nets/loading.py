@@ -101,7 +101,7 @@ def weight_mismatches(
     ]
     for what, names in (
         ("missing from the file", [k for k in expected if k not in found and not _is_counter(k)]),
-        ("not in the network", [k for k in found if k not in expected]),
+        ("not in the network", [k for k in found if k not in expected and not _is_counter(k)]),
     ):
         if names:
             shown = ", ".join(names[:limit]) + (
@@ -112,7 +112,8 @@ def weight_mismatches(
 
 
 def _is_counter(name: str) -> bool:
-    """BatchNorm's step counter: older files lack it, and nothing depends on its value."""
+    """BatchNorm's step counter: older files lack it, frozen batch norm has none, and nothing depends on its
+    value."""
     return name.endswith("num_batches_tracked")
 
 

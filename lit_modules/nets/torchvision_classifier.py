@@ -9,15 +9,14 @@ a checkpoint never needs them (nor the internet).
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import torch
 import torchvision
 from torch import nn
-from torchvision.models import Weights, get_model_weights, get_weight, list_models
+from torchvision.models import list_models
 
 from lit_modules.nets.errors import ConfigError
-from lit_modules.nets.loading import WEIGHT_FILE_SUFFIXES, load_weights
+from lit_modules.nets.loading import load_weights
+from lit_modules.nets.torchvision_weights import download_state_dict, is_weights_file, weights_enum
 
 # Models with auxiliary classifiers (GoogLeNet, Inception v3) are built without them: their outputs would
 # need a loss of their own, and unused parameters stall DDP. Their pretrained aux weights are dropped on load.
@@ -42,28 +41,6 @@ def head_name(model: nn.Module, num_classes: int) -> str:
     return found
 
 
-def _is_file(weights: str) -> bool:
-    return weights.endswith(WEIGHT_FILE_SUFFIXES) or Path(weights).expanduser().exists()
-
-
-def _weights_enum(name: str, weights: str) -> Weights:
-    """The torchvision weights called ``weights``, checked to belong to model ``name`` (no download)."""
-    try:
-        found = get_weight(weights)
-    except (ValueError, KeyError, AttributeError) as err:
-        choices = ", ".join(str(w) for w in get_model_weights(name))
-        raise ConfigError(
-            f"--model.net.init_args.weights: '{weights}' is neither a weights file "
-            f"({'/'.join(WEIGHT_FILE_SUFFIXES)}) nor a torchvision weights name; for {name} use one of "
-            f"{choices}, or a local file."
-        ) from err
-    if type(found) is not get_model_weights(name):
-        raise ConfigError(
-            f"--model.net.init_args.weights: {weights} are weights of another model, not {name}."
-        )
-    return found
-
-
 class TorchvisionClassifier(nn.Module):
     """``torchvision.models.get_model(name)``, its head rebuilt for ``num_classes``.
 
@@ -81,13 +58,13 @@ class TorchvisionClassifier(nn.Module):
                 f"--model.net.init_args.name: '{name}' is not a torchvision classification model; "
                 f"choose one of {', '.join(classification_models())}."
             )
-        if weights and not _is_file(weights):
-            _weights_enum(name, weights)  # a misspelled name fails now, not when the weights load
+        if weights and not is_weights_file(weights):
+            weights_enum(name, weights)  # a misspelled name fails now, not when the weights load
         self.name, self.weights = name, weights
         options = {}
         if name in AUX_HEADS:
             # ImageNet weights of these two expect inputs re-normalized inside the model, as torchvision does.
-            transform = bool(weights) and not _is_file(weights)
+            transform = bool(weights) and not is_weights_file(weights)
             options = {"aux_logits": False, "init_weights": True, "transform_input": transform}
         self.model = torchvision.models.get_model(name, weights=None, num_classes=num_classes, **options)
         self.head_name = head_name(self.model, num_classes)
@@ -107,19 +84,10 @@ class TorchvisionClassifier(nn.Module):
         """Load ``weights`` (head weights that do not fit the new head are dropped); returns what it did."""
         if not self.weights:
             return f"{self.name}: random initialisation (no starting weights)."
-        if _is_file(self.weights):
+        if is_weights_file(self.weights):
             source: str | dict = self.weights
         else:
-            enum = _weights_enum(self.name, self.weights)
-            try:
-                source = enum.get_state_dict(progress=True, check_hash=True)
-            except Exception as err:
-                file = Path(enum.url).name
-                raise ConfigError(
-                    f"Could not download {self.weights} from {enum.url} ({err}). Without internet, fetch "
-                    f"{file} on another machine and pass its path: "
-                    f"--model.net.init_args.weights path/to/{file}"
-                ) from err
+            source = download_state_dict(weights_enum(self.name, self.weights))
         try:
             replaceable = [self.head_name, *AUX_HEADS.get(self.name, ())]
             report = load_weights(self.model, source, replaceable=replaceable)

@@ -50,6 +50,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--course-workers", type=int, default=2, help="the course loop's DataLoader workers")
+    parser.add_argument("--compile", action="store_true", help="compile the project's two networks")
     parser.add_argument(
         "--cache", choices=("host", "device"), default=None, help="project's cache; default: device on a GPU"
     )
@@ -89,9 +90,39 @@ class CourseFaces(Dataset):
         return self.transform(Image.open(self.files[index]).convert("RGB"))
 
 
+class CourseNetworks:
+    """The course's two networks, BCELoss on a Sigmoid, Adam for each, and its training step."""
+
+    def __init__(self, args: argparse.Namespace, device: torch.device) -> None:
+        torch.manual_seed(args.seed)
+        image_shape = (3, args.image_size, args.image_size)
+        self.device = device
+        self.generator = Generator(image_shape, nz=NZ, ngf=args.width).to(device)
+        self.discriminator = nn.Sequential(Discriminator(image_shape, ndf=args.width), nn.Sigmoid()).to(
+            device
+        )
+        self.criterion = nn.BCELoss()
+        self.opt_d = COURSE_ADAM(self.discriminator.parameters())
+        self.opt_g = COURSE_ADAM(self.generator.parameters())
+
+    def step(self, real: torch.Tensor) -> None:
+        """D on real then on detached fakes, then G."""
+        net_d, criterion = self.discriminator, self.criterion
+        ones = torch.ones(real.size(0), device=self.device)
+        zeros = torch.zeros(real.size(0), device=self.device)
+        net_d.zero_grad()
+        criterion(net_d(real), ones).backward()
+        fake = self.generator(torch.randn(real.size(0), NZ, device=self.device))
+        criterion(net_d(fake.detach()), zeros).backward()
+        self.opt_d.step()
+        self.generator.zero_grad()
+        criterion(net_d(fake), ones).backward()
+        self.opt_g.step()
+
+
 def course_loop(args: argparse.Namespace, device: torch.device) -> tuple[Generator, list[float]]:
-    """Sigmoid + BCELoss, D on real then on detached fakes, then G; StepLR(8, 0.1) per epoch."""
-    torch.manual_seed(args.seed)
+    """PIL decoding every epoch, the course's step, StepLR(8, 0.1) per epoch."""
+    nets = CourseNetworks(args, device)
     files = find_images(args.data_dir)[: args.max_images]
     loader = DataLoader(
         CourseFaces(files, args.image_size),
@@ -100,36 +131,35 @@ def course_loop(args: argparse.Namespace, device: torch.device) -> tuple[Generat
         drop_last=True,
         num_workers=args.course_workers,
     )
-    image_shape = (3, args.image_size, args.image_size)
-    net_g = Generator(image_shape, nz=NZ, ngf=args.width).to(device)
-    net_d = nn.Sequential(Discriminator(image_shape, ndf=args.width), nn.Sigmoid()).to(device)
-    criterion = nn.BCELoss()
-    opt_d, opt_g = COURSE_ADAM(net_d.parameters()), COURSE_ADAM(net_g.parameters())
-    sched_d, sched_g = COURSE_STEP_LR(opt_d), COURSE_STEP_LR(opt_g)
+    schedulers = COURSE_STEP_LR(nets.opt_d), COURSE_STEP_LR(nets.opt_g)
     seconds = []
     for _ in range(args.epochs):
         start = time.perf_counter()
         for real in loader:
-            real = real.to(device)
-            ones = torch.ones(real.size(0), device=device)
-            zeros = torch.zeros(real.size(0), device=device)
-            net_d.zero_grad()
-            err_real = criterion(net_d(real), ones)
-            err_real.backward()
-            fake = net_g(torch.randn(real.size(0), NZ, device=device))
-            err_fake = criterion(net_d(fake.detach()), zeros)
-            err_fake.backward()
-            opt_d.step()
-            net_g.zero_grad()
-            err_g = criterion(net_d(fake), ones)
-            err_g.backward()
-            opt_g.step()
-        sched_d.step()
-        sched_g.step()
-        if device.type == "cuda":
-            torch.cuda.synchronize()
+            nets.step(real.to(device))
+        for scheduler in schedulers:
+            scheduler.step()
+        _sync(device)
         seconds.append(time.perf_counter() - start)
-    return net_g, seconds
+    return nets.generator, seconds
+
+
+def networks_alone(args: argparse.Namespace, device: torch.device, steps: int) -> float:
+    """Images/s of the course's step on one batch already on the device: no loading, no loop around it."""
+    nets = CourseNetworks(args, device)
+    real = torch.rand(args.batch_size, 3, args.image_size, args.image_size, device=device) * 2 - 1
+    nets.step(real)  # warm-up
+    _sync(device)
+    start = time.perf_counter()
+    for _ in range(steps):
+        nets.step(real)
+    _sync(device)
+    return steps * args.batch_size / (time.perf_counter() - start)
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
 
 
 def run(args: argparse.Namespace) -> None:
@@ -170,6 +200,7 @@ def measure(args: argparse.Namespace, root_dir: str) -> None:
         discriminator_optimizer=COURSE_ADAM,
         generator_scheduler=COURSE_STEP_LR,
         discriminator_scheduler=COURSE_STEP_LR,
+        compile=args.compile,
     )
     trainer.fit(model, data)
     project = {k: trainer.callback_metrics[k].item() for k in ("val/kid", "val/kid_real_floor")}
@@ -186,7 +217,8 @@ def measure(args: argparse.Namespace, root_dir: str) -> None:
     card = torch.cuda.get_device_name() if device.type == "cuda" else f"{torch.get_num_threads()} CPU threads"
     print(
         f"{args.epochs} epoch(s) on {device.type} ({card}), torch {torch.__version__}; project cache: "
-        f"{data.images.device.type}, course loop: PIL with {args.course_workers} worker(s)"
+        f"{data.images.device.type}{', networks compiled' if args.compile else ''}, "
+        f"course loop: PIL with {args.course_workers} worker(s)"
     )
     project_epoch = sum(timer.seconds) / len(timer.seconds)
     course_epoch = sum(course_seconds) / len(course_seconds)
@@ -205,6 +237,7 @@ def measure(args: argparse.Namespace, root_dir: str) -> None:
             "",
         ),
         ("first-epoch seconds", f"{timer.seconds[0]:.2f}", f"{course_seconds[0]:.2f}", ""),
+        *steady_row(images_per_epoch, timer.seconds, course_seconds),
         ("one-time decode seconds", f"{decode_seconds:.2f}", "-", ""),
         ("final KID (random features)", f"{project['val/kid']:.4f}", f"{course['val/kid']:.4f}", ""),
         (
@@ -217,3 +250,28 @@ def measure(args: argparse.Namespace, root_dir: str) -> None:
     print(f"{'':28}{'project':>12}{'course loop':>14}{'speed-up':>10}")
     for name, *values in rows:
         print(f"{name:28}{values[0]:>12}{values[1]:>14}{values[2]:>10}")
+    alone = networks_alone(args, device, steps=images_per_epoch // args.batch_size)
+    share = images_per_epoch / steady(timer.seconds) / alone
+    print(
+        f"networks alone (the course's step on one batch already on the {device.type}): {alone:.0f} "
+        f"images/s; the project's epochs after the first run at {share:.2f} of it"
+    )
+
+
+def steady(seconds: list[float]) -> float:
+    """Mean seconds of the epochs after the first (which carries the warm-up), or of the one epoch."""
+    return sum(seconds[1:]) / len(seconds[1:]) if len(seconds) > 1 else seconds[0]
+
+
+def steady_row(images: int, project: list[float], course: list[float]) -> list[tuple[str, ...]]:
+    if len(project) < 2:
+        return []
+    speed_up = f"{steady(course) / steady(project):.2f}x"
+    return [
+        (
+            "images/s after epoch 1",
+            f"{images / steady(project):.0f}",
+            f"{images / steady(course):.0f}",
+            speed_up,
+        )
+    ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import shlex
 import tempfile
 import time
 from collections import Counter
@@ -22,6 +23,7 @@ NO_NGRAM_CONVOLUTIONS = [f"{NET}conv_channels", "0"]
 NO_NGRAM_BAG = [f"{NET}ngram_bag_dim", "0"]
 UNFUSED_ADAM = ["--model.optimizer.init_args.fused", "false"]
 CASED_LETTERS = ["--data.lowercase", "false"]
+CLIPPED_GRADIENTS = ["--trainer.gradient_clip_val", "1.0"]  # total norm, over every parameter
 # The course's network: one-hot letters (with case), one GRU direction, the last hidden state, 15 epochs,
 # no schedule.
 COURSE_STYLE = ["--config", str(REPO / "configs" / "variants" / "names_course.yaml")]
@@ -32,7 +34,9 @@ VARIANTS = {  # --variants key: (row label, flags added to the recipe's)
     "no-conv": ("recipe, no n-gram convolutions", NO_NGRAM_CONVOLUTIONS),
     "unfused": ("recipe, Adam not fused", UNFUSED_ADAM),
     "cased": ("recipe, letters with case", CASED_LETTERS),
+    "clipped": ("recipe, grad norm clipped at 1", CLIPPED_GRADIENTS),
     "course": ("course-style one-hot GRU", COURSE_STYLE),
+    "course-clipped": ("course-style GRU, clipped at 1", COURSE_STYLE + CLIPPED_GRADIENTS),
 }
 
 
@@ -98,17 +102,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="also fit once per seed without logit adjustment and print val and test macro F1 of its best "
         "checkpoint at each of these strengths (how the recipe's strength is chosen: on val)",
     )
+    parser.add_argument(
+        "--flags", default="", help="CLI flags added to every row, e.g. '--model.optimizer.init_args.lr 0.03'"
+    )
 
 
 def run(args: argparse.Namespace) -> None:
     variants = dict(VARIANTS[key] for key in args.variants)
-    epochs = ["--trainer.max_epochs", str(args.epochs)] if args.epochs else []
+    every_row = ["--trainer.max_epochs", str(args.epochs)] if args.epochs else []
+    every_row += shlex.split(args.flags)  # after each row's own flags, so these win
     rows = {
-        name: [fit_and_test(args.data_dir, seed, extra + epochs) for seed in args.seeds]
+        name: [fit_and_test(args.data_dir, seed, extra + every_row) for seed in args.seeds]
         for name, extra in variants.items()
     }
     language, accuracy = majority_accuracy(args.data_dir)
     print(f"\nNames, leakage-free test split, seeds {args.seeds}, torch threads {torch.get_num_threads()}")
+    if args.flags:
+        print(f"every row with: {args.flags}")
     print(f"always '{language}': test acc {accuracy:.3f}")
     print(f"{'variant':<32} | {'fit s':>6} | {'test acc':>8} | {'macro F1':>8}   (per seed, then mean)")
     for name, results in rows.items():
@@ -117,7 +127,7 @@ def run(args: argparse.Namespace) -> None:
         means = [sum(column) / len(column) for column in zip(*results, strict=True)]
         print(f"{name:<32} | {means[0]:6.1f} | {means[1]:8.3f} | {means[2]:8.3f}   mean")
     if args.adjustments:
-        print_adjustment_sweep(args, epochs)
+        print_adjustment_sweep(args, every_row)
 
 
 def print_adjustment_sweep(args: argparse.Namespace, extra: list[str]) -> None:

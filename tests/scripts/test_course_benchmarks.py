@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 from benchmark import main
+from benchmarks import names
 
-from tests.conftest import shared_data, write_portraits
+from tests.conftest import shared_data, write_pedestrians, write_portraits
 
 
 @pytest.mark.slow
@@ -39,7 +40,9 @@ def test_names_benchmark_prints_recipe_baselines_and_majority(names_folder: Path
         "recipe, no n-gram convolutions",
         "recipe, Adam not fused",
         "recipe, letters with case",
+        "recipe, grad norm clipped at 1",
         "course-style one-hot GRU",
+        "course-style GRU, clipped at 1",
     )
     for variant in variants:
         rows = [line for line in out.splitlines() if line.startswith(variant)]
@@ -50,6 +53,29 @@ def test_names_benchmark_runs_only_the_variants_asked_for(names_folder: Path, ca
     main(["names", "--data-dir", str(names_folder), "--seeds", "0", "--epochs", "1", "--variants", "cased"])
     out = capsys.readouterr().out
     assert out.count("recipe, letters with case") == 2 and "recipe (configs" not in out, out
+
+
+def test_names_benchmark_adds_flags_to_every_row_after_its_own(
+    names_folder: Path, capsys, monkeypatch
+) -> None:
+    fits = []
+    monkeypatch.setattr(
+        names, "fit_and_test", lambda data_dir, seed, extra: fits.append(extra) or (1.0, 0.5, 0.5)
+    )
+    main(["names", "--data-dir", str(names_folder), "--seeds", "0", "--variants", "clipped", "cased",
+          "--flags", "--trainer.gradient_clip_val 5 --data.lowercase true"])  # fmt: skip
+    assert fits == [
+        [
+            "--trainer.gradient_clip_val",
+            "1.0",
+            "--trainer.gradient_clip_val",
+            "5",
+            "--data.lowercase",
+            "true",
+        ],
+        ["--data.lowercase", "false", "--trainer.gradient_clip_val", "5", "--data.lowercase", "true"],
+    ]
+    assert "every row with: --trainer.gradient_clip_val 5 --data.lowercase true" in capsys.readouterr().out
 
 
 def test_names_benchmark_scores_one_fit_at_each_adjustment_strength(names_folder: Path, capsys) -> None:
@@ -101,3 +127,19 @@ def test_tta_benchmark_prints_the_three_views(capsys) -> None:
     out = capsys.readouterr().out.split("RMB test set")[1]
     (mean,) = [line for line in out.splitlines() if line.startswith("mean |")]
     assert len(mean.split("|")) == 4 and all(0 <= float(cell.split()[0]) <= 1 for cell in mean.split("|")[1:])
+
+
+def test_detection_benchmark_prints_every_side_with_the_same_held_out_photos(tmp_path: Path, capsys) -> None:
+    data = write_pedestrians(tmp_path / "peds", 10)
+    main(["detection", "--data-dir", str(data), "--held-out", "2", "--epochs", "1", "--min-size", "48",
+          "--threads", "1"])  # fmt: skip
+    out = capsys.readouterr().out.split("Penn-Fudan detection")[1]
+    assert "1 epochs, seed 0, 2 held-out photos" in out
+    rows = {
+        line.split("|")[0].strip(): line.split("|")[1:] for line in out.splitlines() if line.count("|") == 4
+    }
+    assert set(rows) == {"side", "course loop", "project, equal settings", "project, pennfudan_scratch"}
+    for name in ("course loop", "project, equal settings", "project, pennfudan_scratch"):
+        _, seconds, ap50, ratio = rows[name]
+        assert float(seconds) > 0 and 0 <= float(ap50) <= 1 and float(ratio) > 0
+    assert float(rows["course loop"][0]) == 0 and float(rows["course loop"][3]) == 1

@@ -44,12 +44,15 @@ def test_dcgan_benchmark_prints_images_per_second_for_both_loops(
     cwd.mkdir()
     monkeypatch.chdir(cwd)
     data = image_folder(per_class=12)
-    main(["dcgan", "--data-dir", str(data), "--epochs", "1", "--image-size", "32", "--width", "8",
+    main(["dcgan", "--data-dir", str(data), "--epochs", "2", "--image-size", "32", "--width", "8",
           "--batch-size", "8", "--val-images", "16", "--course-workers", "0", "--threads", "1"])  # fmt: skip
     out = capsys.readouterr().out
     assert "project cache: cpu, course loop: PIL with 0 worker(s)" in out, out
-    (speed,) = [line.split()[-3:] for line in out.splitlines() if line.startswith("images per second")]
-    assert float(speed[0]) > 0 and float(speed[1]) > 0 and speed[2].endswith("x"), out
+    for row in ("images per second", "images/s after epoch 1"):
+        (speed,) = [line.split()[-3:] for line in out.splitlines() if line.startswith(row)]
+        assert float(speed[0]) > 0 and float(speed[1]) > 0 and speed[2].endswith("x"), out
+    (alone,) = [line for line in out.splitlines() if line.startswith("networks alone")]
+    assert float(alone.split("): ")[1].split()[0]) > 0 and float(alone.split()[-3]) > 0, alone
     assert list(cwd.iterdir()) == [], "the benchmark wrote into the working directory"
 
 

@@ -1,0 +1,50 @@
+"""Starting weights of torchvision models: a weights file or a weights name, checked early, fetched late.
+
+A name (``ResNet18_Weights.IMAGENET1K_V1``) is checked when a network is built, so a misspelling fails at
+start-up; its file downloads once into the torch hub cache when the weights load. Without internet that
+download ends in one line saying which file to fetch and how to pass it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torchvision.models import Weights, get_model_weights, get_weight
+
+from lit_modules.nets.errors import ConfigError
+from lit_modules.nets.loading import WEIGHT_FILE_SUFFIXES
+
+
+def is_weights_file(weights: str) -> bool:
+    return weights.endswith(WEIGHT_FILE_SUFFIXES) or Path(weights).expanduser().exists()
+
+
+def weights_enum(name: str, weights: str, flag: str = "--model.net.init_args.weights") -> Weights:
+    """The torchvision weights called ``weights``, checked to belong to model ``name`` (no download)."""
+    try:
+        found = get_weight(weights)
+    except (ValueError, KeyError, AttributeError) as err:
+        choices = ", ".join(str(w) for w in get_model_weights(name))
+        raise ConfigError(
+            f"{flag}: '{weights}' is neither a weights file ({'/'.join(WEIGHT_FILE_SUFFIXES)}) nor a "
+            f"torchvision weights name; for {name} use one of {choices}, or a local file."
+        ) from err
+    if type(found) is not get_model_weights(name):
+        raise ConfigError(f"{flag}: {weights} are weights of another model, not {name}.")
+    return found
+
+
+def download_state_dict(
+    enum: Weights, flag: str = "--model.net.init_args.weights"
+) -> dict[str, torch.Tensor]:
+    """The weights' tensors, from the torch hub cache or downloaded into it; offline, one line saying what
+    to do."""
+    try:
+        return enum.get_state_dict(progress=True, check_hash=True)
+    except Exception as err:
+        file = Path(enum.url).name
+        raise ConfigError(
+            f"Could not download {enum} from {enum.url} ({err}). Without internet, fetch {file} on another "
+            f"machine and pass its path: {flag} path/to/{file}"
+        ) from err
