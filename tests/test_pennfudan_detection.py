@@ -163,7 +163,7 @@ def test_a_weights_file_of_coco_classes_loads_all_but_the_class_head(tmp_path: P
     torch.save(coco.model.state_dict(), tmp_path / "coco.pth")
     net = TorchvisionDetector(2, weights=str(tmp_path / "coco.pth"))
     said = net.load_starting_weights()
-    assert "dropped class head weights" in said and "box_predictor.cls_score.weight" in said
+    assert "dropped head weights" in said and "box_predictor.cls_score.weight" in said
     torch.testing.assert_close(net.model.rpn.head.conv[0][0].weight, coco.model.rpn.head.conv[0][0].weight)
     assert isinstance(net.model.backbone.body["0"][1], torchvision.ops.misc.FrozenBatchNorm2d)
 

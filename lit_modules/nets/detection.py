@@ -22,8 +22,12 @@ from torchvision.models import list_models
 from torchvision.ops.misc import FrozenBatchNorm2d
 
 from lit_modules.nets.errors import ConfigError
-from lit_modules.nets.loading import load_weights
-from lit_modules.nets.torchvision_weights import download_state_dict, is_weights_file, weights_enum
+from lit_modules.nets.torchvision_weights import (
+    download_state_dict,
+    is_weights_file,
+    load_starting_weights,
+    weights_enum,
+)
 
 # The class heads a new class count replaces: Faster R-CNN's box predictor, the others' head.
 HEADS = ("roi_heads", "head")
@@ -161,21 +165,4 @@ class TorchvisionDetector(nn.Module):
             )
             self.model.backbone.load_state_dict(trained.backbone.state_dict())
             return f"Loaded backbone weights {self.backbone_weights} into {self.name}."
-        if not self.weights:
-            return f"{self.name}: random initialisation (no starting weights)."
-        source: str | dict = (
-            self.weights
-            if is_weights_file(self.weights)
-            else download_state_dict(weights_enum(self.name, self.weights))
-        )
-        try:
-            report = load_weights(self.model, source, replaceable=HEADS)
-        except ValueError as err:
-            raise ConfigError(
-                f"--model.net.init_args.weights: {err} Or pick the model name the file was trained with."
-            ) from err
-        text = f"Loaded starting weights {self.weights} into {self.name}"
-        if report.get("dropped"):
-            text += f"; dropped class head weights that do not fit {self.num_classes} classes: "
-            text += ", ".join(report["dropped"])
-        return text + "."
+        return load_starting_weights(self.model, self.name, self.weights, HEADS)

@@ -15,8 +15,7 @@ from torch import nn
 from torchvision.models import list_models
 
 from lit_modules.nets.errors import ConfigError
-from lit_modules.nets.loading import load_weights
-from lit_modules.nets.torchvision_weights import download_state_dict, is_weights_file, weights_enum
+from lit_modules.nets.torchvision_weights import is_weights_file, load_starting_weights, weights_enum
 
 # Models with auxiliary classifiers (GoogLeNet, Inception v3) are built without them: their outputs would
 # need a loss of their own, and unused parameters stall DDP. Their pretrained aux weights are dropped on load.
@@ -82,20 +81,5 @@ class TorchvisionClassifier(nn.Module):
 
     def load_starting_weights(self) -> str:
         """Load ``weights`` (head weights that do not fit the new head are dropped); returns what it did."""
-        if not self.weights:
-            return f"{self.name}: random initialisation (no starting weights)."
-        if is_weights_file(self.weights):
-            source: str | dict = self.weights
-        else:
-            source = download_state_dict(weights_enum(self.name, self.weights))
-        try:
-            replaceable = [self.head_name, *AUX_HEADS.get(self.name, ())]
-            report = load_weights(self.model, source, replaceable=replaceable)
-        except ValueError as err:
-            raise ConfigError(
-                f"--model.net.init_args.weights: {err} Or pick the model name the file was trained with."
-            ) from err
-        text = f"Loaded starting weights {self.weights} into {self.name}"
-        if report.get("dropped"):
-            text += f"; dropped head weights that do not fit the new head: {', '.join(report['dropped'])}"
-        return text + "."
+        replaceable = [self.head_name, *AUX_HEADS.get(self.name, ())]
+        return load_starting_weights(self.model, self.name, self.weights, replaceable)

@@ -7,13 +7,15 @@ download ends in one line saying which file to fetch and how to pass it.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import torch
+from torch import nn
 from torchvision.models import Weights, get_model_weights, get_weight
 
 from lit_modules.nets.errors import ConfigError
-from lit_modules.nets.loading import WEIGHT_FILE_SUFFIXES
+from lit_modules.nets.loading import WEIGHT_FILE_SUFFIXES, load_weights
 
 
 def is_weights_file(weights: str) -> bool:
@@ -48,3 +50,23 @@ def download_state_dict(
             f"Could not download {enum} from {enum.url} ({err}). Without internet, fetch {file} on another "
             f"machine and pass its path: {flag} path/to/{file}"
         ) from err
+
+
+def load_starting_weights(
+    model: nn.Module, name: str, weights: str | None, replaceable: Sequence[str]
+) -> str:
+    """Load ``weights`` (a file or a torchvision weights name) into ``model``, torchvision's ``name``; the
+    weights of the ``replaceable`` heads that do not fit are dropped. Returns what it did, in one line."""
+    if not weights:
+        return f"{name}: random initialisation (no starting weights)."
+    source = weights if is_weights_file(weights) else download_state_dict(weights_enum(name, weights))
+    try:
+        report = load_weights(model, source, replaceable=replaceable)
+    except ValueError as err:
+        raise ConfigError(
+            f"--model.net.init_args.weights: {err} Or pick the model name the file was trained with."
+        ) from err
+    text = f"Loaded starting weights {weights} into {name}"
+    if report.get("dropped"):
+        text += f"; dropped head weights that do not fit the new head: {', '.join(report['dropped'])}"
+    return text + "."
