@@ -14,7 +14,6 @@ from torchvision.transforms.v2 import functional as F
 
 from datamodules.box_layouts import BoxedSample, ScannedBoxes, scan_box_folder
 from datamodules.device_cache import CacheLocation
-from datamodules.image_cache import decode_images
 from datamodules.image_folder import CachedImages, ImageFolderDataModule
 from datamodules.splits import split_parts
 
@@ -73,7 +72,7 @@ class CachedBoxes(CachedImages):
 
 
 class DetectionDataModule(ImageFolderDataModule):
-    """Photos and their boxes (see ``datamodules.box_layouts`` for the layouts), decoded once into memory.
+    """Photos and their boxes (see ``datamodules.box_layouts`` for the layouts), decoded once per data set.
 
     Every photo is resized to ``image_size`` with its boxes. Batches are ``(images, targets)``: a list of
     float (3, H, W) images in [0, 1] (torchvision's detection models normalize inside) and a list of
@@ -90,7 +89,10 @@ class DetectionDataModule(ImageFolderDataModule):
         seed: seed of the deterministic split.
         augment: v2 transforms of each training photo with its boxes (flips, crops, scale jitter,
             photometric changes), on uint8 tensors; degenerate boxes are then removed.
-        cache: where the decoded images live: ``host`` memory or the training ``device`` when they fit.
+        cache: where the decoded images live: ``disk`` (decoded once into ``cache_dir``, then memory-mapped
+            by every run), ``host`` memory (decoded every run) or the training ``device`` when they fit.
+        cache_dir: the disk cache's folder (default ``$HELLO_LIGHTNING_CACHE``, else
+            ``~/.cache/hello-lightning``).
         predict_dir: a folder of photos to detect objects in with ``predict``.
     """
 
@@ -103,12 +105,14 @@ class DetectionDataModule(ImageFolderDataModule):
         split: tuple[float, float, float] = (0.8, 0.1, 0.1),
         seed: int = 42,
         augment: list[v2.Transform] | None = None,
-        cache: CacheLocation = "host",
+        cache: CacheLocation = "disk",
+        cache_dir: str | Path | None = None,
         predict_dir: str | Path | None = None,
     ) -> None:
         super().__init__(
             data_dir=data_dir, image_size=image_size, batch_size=batch_size, num_workers=num_workers,
-            split=split, seed=seed, augment=augment, cache=cache, predict_dir=predict_dir,
+            split=split, seed=seed, augment=augment, cache=cache, cache_dir=cache_dir,
+            predict_dir=predict_dir,
         )  # fmt: skip
         self._scanned: ScannedBoxes | None = None
         self.predict_sizes: list[tuple[int, int]] = []  # (width, height) of each predict input
@@ -127,8 +131,7 @@ class DetectionDataModule(ImageFolderDataModule):
         return split_parts(samples, fractions, self.seed)
 
     def _decode(self, samples: list[BoxedSample], stage: str) -> CachedBoxes:
-        decoded = decode_images([s.image for s in samples], self.image_size)
-        self.skipped.update(decoded.skipped)
+        decoded = self._load([s.image for s in samples])
         kept = [samples[i] for i in decoded.kept]
         sizes = photo_sizes([s.image for s in kept])
         targets = [scaled_target(s, size, self.image_size) for s, size in zip(kept, sizes, strict=True)]

@@ -138,3 +138,15 @@ def test_batches_are_lists_of_float_images_and_target_dicts(tmp_path: Path) -> N
     assert images[0].dtype == torch.float32 and images[0].min() >= 0 and images[0].max() <= 1
     summary = data.data_summary("fit")["samples"]
     assert summary == {"train": "8 (8 boxes)", "val": "1 (1 boxes)"}
+
+
+def test_a_second_data_module_maps_the_photos_from_the_disk_cache(tmp_path: Path, decodes) -> None:
+    root = write_pedestrians(tmp_path / "peds", 10)
+    first = DetectionDataModule(root, image_size=32, split=(0.8, 0.2, 0.0))
+    first.setup("fit")
+    assert len(decodes) == 10
+    second = DetectionDataModule(root, image_size=32, split=(0.8, 0.2, 0.0))
+    second.setup("fit")
+    assert len(decodes) == 10  # nothing decoded again
+    torch.testing.assert_close(second.dataset("train").images, first.dataset("train").images)
+    torch.testing.assert_close(second.dataset("train").targets, first.dataset("train").targets)
