@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from datamodules.layouts import DataLayoutError
+from datamodules.errors import DataLayoutError, data_folder
 from datamodules.mask_layouts import _image_files
 
 BACKGROUND = "background"
@@ -161,12 +161,7 @@ def _instances_file(root: Path) -> Path | None:
 
 def scan_box_folder(root: str | Path) -> ScannedBoxes:
     """Scan ``root`` once for photos and boxes; warn once about skipped photos, fail if none is usable."""
-    root = Path(root).expanduser()
-    if not root.is_dir():
-        raise DataLayoutError(
-            f"Data folder {root} does not exist. Point --data.data_dir at your copy.\n"
-            f"{expected_box_layout(root)}"
-        )
+    root = data_folder(root, expected_box_layout)
     skipped: dict[Path, str] = {}
     penn_fudan = next((r for r in (root, root / "PennFudanPed") if (r / "PNGImages").is_dir()), None)
     instances = _instances_file(root) if (root / "images").is_dir() else None

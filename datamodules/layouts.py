@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from datamodules.errors import DataLayoutError
+from datamodules.errors import DataLayoutError, data_folder
 
 SPLIT_FOLDERS = {"train": ("train",), "val": ("valid", "val", "validation"), "test": ("test",)}
 IGNORED_FILES = {"thumbs.db", "desktop.ini"}
@@ -145,12 +145,7 @@ def scan_image_folder(
     root: str | Path, class_names: Sequence[str] | None = None, allow_flat: bool = False
 ) -> ScannedImages:
     """Scan ``root`` once. ``class_names`` fixes the label order; ``None`` takes sorted folder names."""
-    root = Path(root).expanduser()
-    if not root.is_dir():
-        raise DataLayoutError(
-            f"Data folder {root} does not exist. Point --data.data_dir at your copy.\n"
-            f"{expected_layout(root, class_names)}"
-        )
+    root = data_folder(root, lambda folder: expected_layout(folder, class_names))
     folder = _descend_wrappers(root, class_names)
     split_folders = _find_split_folders(folder)
     discover_in = split_folders.get("train", folder)

@@ -15,7 +15,8 @@ import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from datamodules.layouts import DataLayoutError, _find_split_folders, _visible
+from datamodules.errors import DataLayoutError, data_folder
+from datamodules.layouts import _find_split_folders, _visible
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
 MASK_SUFFIXES = ("_matte", "_mask")
@@ -84,12 +85,7 @@ def _scan_group(folder: Path) -> tuple[list[MaskedSample], list[Path], str]:
 
 def scan_mask_folder(root: str | Path) -> ScannedPairs:
     """Scan ``root`` once for image/mask pairs; warn once about unpaired files, fail if no pair is found."""
-    root = Path(root).expanduser()
-    if not root.is_dir():
-        raise DataLayoutError(
-            f"Data folder {root} does not exist. Point --data.data_dir at your copy.\n"
-            f"{expected_pairs_layout(root)}"
-        )
+    root = data_folder(root, expected_pairs_layout)
     split_folders = _find_split_folders(root)
     groups = split_folders or {"unsplit": root}
     scanned = ScannedPairs(layout="")
