@@ -114,13 +114,10 @@ class DetectionDataModule(ImageFolderDataModule):
             split=split, seed=seed, augment=augment, cache=cache, cache_dir=cache_dir,
             predict_dir=predict_dir,
         )  # fmt: skip
-        self._scanned: ScannedBoxes | None = None
         self.predict_sizes: list[tuple[int, int]] = []  # (width, height) of each predict input
 
-    def _scan(self) -> ScannedBoxes:
-        if self._scanned is None:  # the Penn-Fudan masks are read once, the warning given once
-            self._scanned = scan_box_folder(self.data_dir)
-        return self._scanned
+    def _scan_folder(self) -> ScannedBoxes:
+        return scan_box_folder(self.data_dir)
 
     @property
     def class_names(self) -> list[str]:

@@ -153,6 +153,7 @@ class ImageFolderDataModule(GlobalBatchSize, ResumableTraining, pl.LightningData
         self.allow_flat = allow_flat
         self.download, self.url, self.sha256 = download, url, sha256
         self._fixed_class_names = list(class_names) if class_names else None
+        self._scanned = None  # the folder's listing, once read (see _scan)
         self._splits: dict[str, CachedImages] = {}
         self.predict_inputs: list[str] = []
         self.skipped: dict[Path, str] = {}  # files that are no readable image, and why
@@ -179,6 +180,13 @@ class ImageFolderDataModule(GlobalBatchSize, ResumableTraining, pl.LightningData
         return tuple((self.eval_transform(probe) if self.eval_transform else probe).shape)
 
     def _scan(self):
+        """The folder, scanned once per data module: class names, the split and the skipped-files warning
+        all read this one listing."""
+        if self._scanned is None:
+            self._scanned = self._scan_folder()
+        return self._scanned
+
+    def _scan_folder(self):
         return scan_image_folder(self.data_dir, self._fixed_class_names, allow_flat=self.allow_flat)
 
     def split_samples(self) -> dict[str, list[Sample]]:

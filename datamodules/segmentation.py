@@ -117,7 +117,7 @@ class SegmentationDataModule(ImageFolderDataModule):
         """Output maps the network needs: 1 for binary masks, else one per class."""
         return 1 if self.class_names is None else len(self.class_names)
 
-    def _scan(self) -> ScannedPairs:
+    def _scan_folder(self) -> ScannedPairs:
         return scan_mask_folder(self.data_dir)
 
     def _carve(

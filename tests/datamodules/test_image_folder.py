@@ -124,3 +124,16 @@ def test_predict_reads_a_folder_of_images(tmp_path: Path) -> None:
     assert images.shape == (2, 3, 8, 8) and index.tolist() == [0, 1]
     with pytest.raises(DataLayoutError, match="--data.predict_dir"):
         RMBDataModule("/nowhere").setup("predict")
+
+
+def test_the_folder_is_listed_once_for_class_names_split_and_every_stage(image_folder, monkeypatch) -> None:
+    from datamodules import image_folder as module
+
+    listings = []
+    original = module.scan_image_folder
+    monkeypatch.setattr(module, "scan_image_folder", lambda *a, **k: listings.append(a) or original(*a, **k))
+    data = ImageFolderDataModule(image_folder(), image_size=16)
+    assert data.num_classes == 2
+    data.setup("fit")
+    data.setup("test")
+    assert len(listings) == 1
