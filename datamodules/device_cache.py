@@ -10,6 +10,7 @@ from lightning.pytorch.utilities import rank_zero_warn
 from torch.utils.data import Dataset
 
 CacheLocation = Literal["disk", "host", "device"]
+FolderCacheLocation = Literal["disk", "host", "device", "stream"]  # class folders can also stream
 DEVICE_SHARE = 0.5  # the cache may take at most this share of the accelerator's free memory
 
 

@@ -19,8 +19,9 @@ import json
 import math
 import os
 import shutil
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any, TypeVar
 
 import numpy as np
 import PIL
@@ -32,10 +33,16 @@ from datamodules.device_cache import CacheLocation
 from datamodules.errors import DataError
 from datamodules.image_cache import DecodedImages, decode_images, iter_decoded
 
+try:
+    import resource  # Unix only
+except ImportError:
+    resource = None
+
 CACHE_ENV = "HELLO_LIGHTNING_CACHE"
 FORMAT = 1  # bump when the entry layout or the decoding changes
 DATA, META = "images.u8", "meta.json"
 SPARE = 2**30  # bytes of memory or disk left free beyond the estimate
+Entry = TypeVar("Entry")
 
 
 def cache_root(cache_dir: str | Path | None = None) -> Path:
@@ -68,7 +75,8 @@ def decoded_bytes(count: int, size: tuple[int, int], mask: bool = False) -> int:
 
 
 def available_memory() -> int | None:
-    """Bytes of memory this process can still take (``MemAvailable``, within a cgroup's limit), or None."""
+    """Bytes of memory this process can still take: ``MemAvailable``, within a cgroup's limit and the
+    process's address-space limit (``ulimit -v``); None when none can be read."""
     known = []
     try:
         meminfo = Path("/proc/meminfo").read_text()
@@ -81,10 +89,17 @@ def available_memory() -> int | None:
             known.append(int(limit) - int(Path("/sys/fs/cgroup/memory.current").read_text()))
     except (OSError, ValueError):
         pass
+    address_space = resource.getrlimit(resource.RLIMIT_AS)[0] if resource else -1
+    if address_space >= 0:  # RLIM_INFINITY is -1
+        try:
+            status = Path("/proc/self/status").read_text()
+            known.append(address_space - int(status.split("VmSize:")[1].split()[0]) * 1024)
+        except (OSError, IndexError, ValueError):
+            pass
     return min(known) if known else None
 
 
-def _gib(nbytes: int) -> str:
+def gib(nbytes: int) -> str:
     return f"{nbytes / 2**30:.1f} GiB"
 
 
@@ -117,34 +132,72 @@ def _fsync(path: Path) -> None:
         os.close(fd)
 
 
-def _write(entry: Path, paths: Sequence[Path], size: tuple[int, int], keep_aspect: bool, mask: bool) -> None:
-    """Decode into a temporary folder beside ``entry``, sync it, rename it into place (under the lock)."""
+def _write(entry: Path, fill: Callable[[Path], dict[str, Any]]) -> None:
+    """Fill a temporary folder beside ``entry`` (``fill`` writes its files and returns the metadata), sync
+    it, rename it into place (under the entry's lock)."""
     partial = entry.with_name(f"{entry.name}.partial")
     shutil.rmtree(partial, ignore_errors=True)  # what a killed writer left
     shutil.rmtree(entry, ignore_errors=True)  # an entry that failed to read back
     partial.mkdir(parents=True)
-    skipped: dict[int, str] = {}
     try:
-        with open(partial / DATA, "wb") as out:
-            for i, result in enumerate(iter_decoded(paths, size, keep_aspect, mask=mask)):
-                if isinstance(result, str):
-                    skipped[i] = result
-                else:
-                    out.write(result.contiguous().numpy().data)
-            out.flush()
-            os.fsync(out.fileno())
+        meta = fill(partial)
+        for written in partial.iterdir():
+            _fsync(written)
     except OSError as err:  # a full disk, most likely
         shutil.rmtree(partial, ignore_errors=True)
         raise DataError(
             f"Writing the decoded-image cache into {partial} failed ({err.strerror}): free space there or "
             "point --data.cache_dir at another disk."
         ) from err
-    shape = [len(paths) - len(skipped), 1 if mask else 3, *size]
-    meta = {"format": FORMAT, "files": len(paths), "shape": shape, "skipped": skipped}
     (partial / META).write_text(json.dumps(meta))
     _fsync(partial / META)
     os.rename(partial, entry)
     _fsync(entry.parent)
+
+
+def _rows_writer(
+    paths: Sequence[Path], size: tuple[int, int], keep_aspect: bool, mask: bool
+) -> Callable[[Path], dict[str, Any]]:
+    """What fills an entry with the decoded images as raw rows, one after the other."""
+
+    def fill(folder: Path) -> dict[str, Any]:
+        skipped: dict[int, str] = {}
+        with open(folder / DATA, "wb") as out:
+            for i, result in enumerate(iter_decoded(paths, size, keep_aspect, mask=mask)):
+                if isinstance(result, str):
+                    skipped[i] = result
+                else:
+                    out.write(result.contiguous().numpy().data)
+        shape = [len(paths) - len(skipped), 1 if mask else 3, *size]
+        return {"format": FORMAT, "files": len(paths), "shape": shape, "skipped": skipped}
+
+    return fill
+
+
+def written_once(
+    entry: Path, read: Callable[[Path], Entry | None], fill: Callable[[Path], dict[str, Any]]
+) -> Entry:
+    """The entry as ``read`` opens it, written by ``fill`` first when absent or unreadable: one writer at a
+    time (a file lock; the others wait, then read what it wrote)."""
+    found = read(entry)
+    if found is not None:
+        return found
+    lock = FileLock(entry.with_name(f"{entry.name}.lock"))
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        rank_zero_info(f"Waiting for another process to finish decoding into {entry} ...")
+        lock.acquire()
+    try:
+        found = read(entry)  # written while this process waited
+        if found is None:
+            _write(entry, fill)
+            found = read(entry)
+    finally:
+        lock.release()
+    if found is None:
+        raise DataError(f"The decoded-image cache {entry} could not be read back: delete it and run again.")
+    return found
 
 
 def _check_memory(nbytes: int, processes: int) -> None:
@@ -152,12 +205,12 @@ def _check_memory(nbytes: int, processes: int) -> None:
     if free is not None and nbytes * processes + SPARE > free:
         each = f" in each of {processes} processes" if processes > 1 else ""
         raise DataError(
-            f"--data.cache host: the decoded images take {_gib(nbytes)}{each}, more than the {_gib(free)} of "
+            f"--data.cache host: the decoded images take {gib(nbytes)}{each}, more than the {gib(free)} of "
             "memory available: use --data.cache disk (memory-mapped, one copy per machine, any size)."
         )
 
 
-def _check_disk(root: Path, nbytes: int) -> bool:
+def check_disk(root: Path, nbytes: int) -> bool:
     """Whether ``root`` can hold ``nbytes`` more; an error if it cannot be created."""
     try:
         root.mkdir(parents=True, exist_ok=True)
@@ -195,34 +248,22 @@ def load_images(
     found = _read(entry, paths)
     if found is not None:
         return found, root
-    if not _check_disk(root, nbytes):
+    if not check_disk(root, nbytes):
         free = shutil.disk_usage(root).free
         try:
             _check_memory(nbytes, processes)
         except DataError:
             raise DataError(
-                f"The decoded images take {_gib(nbytes)}, more than the {_gib(free)} free in {root} and "
-                f"than the memory available: point --data.cache_dir at a disk with {_gib(nbytes + SPARE)} "
+                f"The decoded images take {gib(nbytes)}, more than the {gib(free)} free in {root} and "
+                f"than the memory available: point --data.cache_dir at a disk with {gib(nbytes + SPARE)} "
                 "free."
             ) from None
         rank_zero_warn(
-            f"{root} has {_gib(free)} free, too little for {_gib(nbytes)} of decoded images: decoding into "
+            f"{root} has {gib(free)} free, too little for {gib(nbytes)} of decoded images: decoding into "
             "memory instead, once per process and run (--data.cache_dir picks another folder)."
         )
         return decode_images(paths, size, keep_aspect, mask=mask), None
-    lock = FileLock(entry.with_name(f"{entry.name}.lock"))
-    try:
-        lock.acquire(timeout=0)
-    except Timeout:
-        rank_zero_info(f"Waiting for another process to finish decoding into {entry} ...")
-        lock.acquire()
-    try:
-        found = _read(entry, paths)  # written while this process waited
-        if found is None:
-            _write(entry, paths, size, keep_aspect, mask)
-            found = _read(entry, paths)
-    finally:
-        lock.release()
-    if found is None:
-        raise DataError(f"The decoded-image cache {entry} could not be read back: delete it and run again.")
-    return found, root
+    decoded = written_once(
+        entry, lambda found: _read(found, paths), _rows_writer(paths, size, keep_aspect, mask)
+    )
+    return decoded, root

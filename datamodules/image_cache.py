@@ -86,7 +86,7 @@ def cache_summary(images: Sequence[torch.Tensor], mapped_from: Path | None = Non
     return f"{where} memory, {size}"
 
 
-CHUNK = 4096  # images handed to the thread pool at a time: bounded memory for any number of files
+IN_FLIGHT_BYTES = 2**27  # decoded images handed to the thread pool at a time: bounded memory for any data
 
 
 def iter_decoded(
@@ -99,11 +99,12 @@ def iter_decoded(
     """Decode ``paths`` in order (see ``decode_image``) in a thread pool, with a progress bar from
     ``PROGRESS_FROM`` images on a terminal: each yields its (C, H, W) tensor, or why it is unreadable."""
     threads = threads or min(8, os.cpu_count() or 1)
+    chunk_size = max(threads, IN_FLIGHT_BYTES // ((1 if mask else 3) * size[0] * size[1]))
 
     def in_order() -> Iterator[torch.Tensor | str]:
         with ThreadPoolExecutor(threads) as pool:
-            for start in range(0, len(paths), CHUNK):
-                chunk = paths[start : start + CHUNK]
+            for start in range(0, len(paths), chunk_size):
+                chunk = paths[start : start + chunk_size]
                 yield from pool.map(lambda p: _try_decode(p, size, keep_aspect, mask), chunk)
 
     quiet = True if len(paths) < PROGRESS_FROM else None  # None: a bar on a terminal only

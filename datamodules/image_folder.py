@@ -8,11 +8,12 @@ from typing import Any
 
 import lightning.pytorch as pl
 import torch
-from torch.utils.data import DataLoader, Dataset, default_collate
+from lightning.pytorch.utilities import rank_zero_info
+from torch.utils.data import DataLoader, Dataset, IterableDataset, default_collate
 from torchvision.transforms import v2
 
-from datamodules.device_cache import CacheLocation, cache_device, passthrough
-from datamodules.disk_cache import load_images
+from datamodules.device_cache import FolderCacheLocation, cache_device, passthrough
+from datamodules.disk_cache import SPARE, available_memory, decoded_bytes, gib, load_images
 from datamodules.download import download_and_extract
 from datamodules.errors import DataError, DataLayoutError
 from datamodules.global_batch import GlobalBatchSize
@@ -86,11 +87,13 @@ class ImageFolderDataModule(GlobalBatchSize, ResumableTraining, pl.LightningData
             batch_size / N; it must divide).
         num_workers: loader worker processes (augmentation runs there; 0 is fast for small images).
         cache: where the decoded images live: ``disk`` (decoded once into ``cache_dir``, then memory-mapped:
-            one copy per machine, shared by its processes and later runs, any size), ``host`` (this process's
-            memory, decoded each run), or ``device`` (from the disk cache onto the accelerator when they take
-            at most half of its free memory, else memory-mapped). From an accelerator cache a batch is one
-            indexing on the device, with no worker and no copy; use ``batch_augment`` then, since ``augment``
-            runs per image on the host.
+            one copy per machine, shared by its processes and later runs; streamed as with ``stream`` when
+            they take more than the memory available), ``stream`` (decoded once into LitData chunks in
+            ``cache_dir``, then read one image at a time: bounded memory for data larger than memory; see
+            ``datamodules.stream_cache``), ``host`` (this process's memory, decoded each run), or ``device``
+            (from the disk cache onto the accelerator when they take at most half of its free memory, else
+            memory-mapped). From an accelerator cache a batch is one indexing on the device, with no worker
+            and no copy; use ``batch_augment`` then, since ``augment`` runs per image on the host.
         cache_dir: the disk cache's folder (default ``$HELLO_LIGHTNING_CACHE``, else
             ``~/.cache/hello-lightning``).
         split: train/val/test fractions for data that is not pre-split (missing pre-split parts too).
@@ -121,7 +124,7 @@ class ImageFolderDataModule(GlobalBatchSize, ResumableTraining, pl.LightningData
         augment: list[v2.Transform] | None = None,
         eval_transform: list[v2.Transform] | None = None,
         batch_augment: list[BatchTransform] | None = None,
-        cache: CacheLocation = "disk",
+        cache: FolderCacheLocation = "disk",
         cache_dir: str | Path | None = None,
         mean: tuple[float, float, float] = IMAGENET_MEAN,
         std: tuple[float, float, float] = IMAGENET_STD,
@@ -148,13 +151,14 @@ class ImageFolderDataModule(GlobalBatchSize, ResumableTraining, pl.LightningData
         self.batch_augment = list(batch_augment or [])
         self.cache, self.cache_dir = cache, cache_dir
         self._mapped_from: Path | None = None  # the disk cache folder images are memory-mapped from
+        self._streamed: bool | None = None  # whether the splits stream from LitData chunks (set at setup)
         self.mean, self.std = tuple(mean), tuple(std)
         self.predict_dir = Path(predict_dir).expanduser() if predict_dir else None
         self.allow_flat = allow_flat
         self.download, self.url, self.sha256 = download, url, sha256
         self._fixed_class_names = list(class_names) if class_names else None
         self._scanned = None  # the folder's listing, once read (see _scan)
-        self._splits: dict[str, CachedImages] = {}
+        self._splits: dict[str, Dataset] = {}  # CachedImages, or StreamedImages when streamed
         self.predict_inputs: list[str] = []
         self.skipped: dict[Path, str] = {}  # files that are no readable image, and why
 
@@ -222,14 +226,43 @@ class ImageFolderDataModule(GlobalBatchSize, ResumableTraining, pl.LightningData
         self.skipped.update(decoded.skipped)
         return decoded
 
-    def _decode(self, samples: list[Sample], stage: str) -> CachedImages:
-        decoded = self._load([s.path for s in samples])
-        labels = torch.tensor([samples[i].label for i in decoded.kept], dtype=torch.long)
-        present = set(labels.tolist())
-        missing = [name for label, name in enumerate(self.class_names) if label not in present]
+    def _streams(self, samples: dict[str, list[Sample]]) -> bool:
+        """Whether to stream: asked for, or (with the disk cache) the data set is larger than the memory."""
+        if self.cache != "disk":
+            return self.cache == "stream"
+        nbytes = decoded_bytes(sum(map(len, samples.values())), self.image_size)
+        free = available_memory()
+        if free is None or nbytes + SPARE <= free:
+            return False
+        rank_zero_info(
+            f"The decoded images take {gib(nbytes)}, more than the {gib(free)} of memory available: "
+            "streaming them from LitData chunks (as --data.cache stream)."
+        )
+        return True
+
+    def _check_classes(self, labels: list[int], stage: str) -> None:
+        missing = [name for label, name in enumerate(self.class_names) if label not in set(labels)]
         if stage == "train" and missing:
             raise DataLayoutError(f"No readable training image of class '{missing[0]}' in {self.data_dir}.")
-        return CachedImages(decoded.images, labels, self.augment if stage == "train" else self.eval_transform)
+
+    def _decode(self, samples: list[Sample], stage: str) -> Dataset:
+        augment = self.augment if stage == "train" else self.eval_transform
+        if self._streamed:  # LitData is imported only where a run streams
+            from datamodules.stream_cache import StreamedImages, StreamedRows, stream_images
+
+            paths = [s.path for s in samples]
+            entry = stream_images(paths, self.image_size, self.keep_aspect, self.cache_dir)
+            self.skipped.update(entry.skipped)
+            self._check_classes([samples[i].label for i in entry.kept], stage)
+            if not entry.kept:
+                raise DataLayoutError(f"No readable image in the {stage} split of {self.data_dir}.")
+            labels = torch.tensor([s.label for s in samples], dtype=torch.long)
+            stream = StreamedImages(entry, labels, augment, shuffle=stage == "train", seed=self.seed)
+            return stream if stage == "train" else StreamedRows(stream)
+        decoded = self._load([s.path for s in samples])
+        labels = torch.tensor([samples[i].label for i in decoded.kept], dtype=torch.long)
+        self._check_classes(labels.tolist(), stage)
+        return CachedImages(decoded.images, labels, augment)
 
     def setup(self, stage: str) -> None:
         if stage == "predict":
@@ -240,12 +273,16 @@ class ImageFolderDataModule(GlobalBatchSize, ResumableTraining, pl.LightningData
         if not wanted:
             return
         samples = self.split_samples()
+        if self._streamed is None:
+            self._streamed = self._streams(samples)
         for name in wanted:  # only what this stage reads: `test` decodes no training image
             if not samples[name]:
                 raise DataLayoutError(
                     f"The {name} split of {self.data_dir} is empty: add images or change --data.split."
                 )
             self._splits[name] = self._decode(samples[name], name)
+        if self._streamed:
+            return
         nbytes = sum(self._splits[name].images.nbytes for name in wanted)
         device = cache_device(self.cache, self._training_device(), nbytes)
         for name in wanted:
@@ -270,34 +307,50 @@ class ImageFolderDataModule(GlobalBatchSize, ResumableTraining, pl.LightningData
     def data_summary(self, stage: str) -> dict[str, Any]:
         """What ``setup(stage)`` prepared: classes, images per split, their cache, the files skipped."""
         ready = {n: self._splits[n] for n in STAGE_SPLITS.get(stage, (stage,)) if n in self._splits}
+        if self._streamed and stage != "predict":
+            from datamodules.stream_cache import stream_summary
+
+            cache = stream_summary([data.entry for data in ready.values()])
+        else:
+            cache = cache_summary([data.images for data in ready.values()], self._mapped_from)
         return {
             "classes": self.class_names,
             "samples": {name: len(data) for name, data in ready.items()},
-            "cache": cache_summary([data.images for data in ready.values()], self._mapped_from),
+            "cache": cache,
             "skipped": self.skipped,
         }
 
-    def dataset(self, split: str) -> CachedImages:
+    def dataset(self, split: str) -> Dataset:
         if split not in self._splits:
             raise RuntimeError(f"The {split} split is not set up: call setup() first.")
         return self._splits[split]
 
     def _loader_args(self, split: str) -> dict[str, Any]:
-        on_host = self.dataset(split).images.device.type == "cpu"
+        data = self.dataset(split)
+        on_host = not isinstance(data, CachedImages) or data.images.device.type == "cpu"
         workers = self.num_workers if on_host else 0  # an accelerator cache is indexed where it lives
         return {
             "batch_size": self.device_batch_size,
-            "collate_fn": passthrough,
             "num_workers": workers,
             "persistent_workers": workers > 0,
             "pin_memory": on_host and torch.cuda.is_available(),
         }
 
     def _loader(self, split: str) -> DataLoader:
-        return DataLoader(self.dataset(split), **self._loader_args(split))
+        data = self.dataset(split)
+        if isinstance(data, IterableDataset):  # streamed: LitData's loader, whose state Lightning saves
+            from datamodules.stream_cache import StreamingDataLoader
+
+            return StreamingDataLoader(data, **self._loader_args(split))
+        collate = passthrough if isinstance(data, CachedImages) else None  # a cache indexes whole batches
+        return DataLoader(data, collate_fn=collate, **self._loader_args(split))
 
     def train_dataloader(self) -> DataLoader:
-        return self.resumable_loader(self.dataset("train"), sample_seeds=True, **self._loader_args("train"))
+        data = self.dataset("train")
+        if not isinstance(data, CachedImages):
+            return self._loader("train")
+        args = self._loader_args("train")
+        return self.resumable_loader(data, sample_seeds=True, collate_fn=passthrough, **args)
 
     def val_dataloader(self) -> DataLoader:
         return self._loader("val")

@@ -114,12 +114,16 @@ def test_rmb_ddp_equals_one_process(tmp_path: Path) -> None:
         torch.testing.assert_close(ddp_weights[name], value, atol=1e-5, rtol=1e-4)
 
 
-def test_two_nodes_on_loopback_equal_one_process(tmp_path: Path) -> None:
+@pytest.mark.parametrize("cache", ["disk", "stream"])
+def test_two_nodes_on_loopback_equal_one_process(cache: str, tmp_path: Path) -> None:
     """Two "nodes" (torchrun --nnodes 2, one gloo process each) read disjoint halves of each batch from one
-    shared data folder and disk cache, and train exactly as one process."""
+    shared data folder and cache (memory-mapped, or streamed from LitData chunks), and train exactly as one
+    process: every training image is used once per step."""
     data_dir = write_class_folders(tmp_path / "rmb", ("1", "100"), per_class=10)
     single, single_weights = _rmb_fit(tmp_path / "one", data_dir, "--trainer.devices", "1")
-    nodes, nodes_weights = _rmb_fit(tmp_path / "two", data_dir, "--config", str(MULTINODE_CPU), nodes=2)
+    nodes, nodes_weights = _rmb_fit(
+        tmp_path / "two", data_dir, "--config", str(MULTINODE_CPU), "--data.cache", cache, nodes=2
+    )
     for key in ("val/loss", "val/acc", "val/macro_f1", "global_step"):
         assert nodes[key] == pytest.approx(single[key], abs=1e-4), key
     for name, value in single_weights.items():

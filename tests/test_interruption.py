@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -29,22 +30,36 @@ def val_numbers(root: Path) -> dict[str, float]:
 
 
 @pytest.fixture(scope="module")
-def uninterrupted(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, float]]:
-    """The data, and the numbers of a run that was never stopped."""
+def uninterrupted(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], tuple[Path, dict[str, float]]]:
+    """``uninterrupted(cache)``: the data, and the numbers of a run that was never stopped."""
     from lit_modules.cli import HelloCLI
 
     tmp = tmp_path_factory.mktemp("uninterrupted")
     data = write_class_folders(tmp / "images", ("1", "100"), per_class=10)
-    HelloCLI(
-        args=["fit", *SMALL_RUN, "--data.data_dir", str(data), "--trainer.default_root_dir", str(tmp / "r"),
-              "--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false"]
-    )  # fmt: skip
-    return data, val_numbers(tmp / "r")
+    numbers: dict[str, dict[str, float]] = {}
+
+    def run(cache: str) -> tuple[Path, dict[str, float]]:
+        if cache not in numbers:
+            HelloCLI(
+                args=["fit", *SMALL_RUN, "--data.data_dir", str(data), "--data.cache", cache,
+                      "--trainer.default_root_dir", str(tmp / cache), "--trainer.enable_progress_bar",
+                      "false",
+                      "--trainer.enable_model_summary", "false"]
+            )  # fmt: skip
+            numbers[cache] = val_numbers(tmp / cache)
+        return data, numbers[cache]
+
+    return run
 
 
-@pytest.mark.parametrize(("signal_name", "step"), [("SIGTERM", 2), ("SIGINT", 6)])
-def test_interrupted_fit_resumes_exactly(signal_name, step, uninterrupted, tmp_path, run_cli) -> None:
-    data, expected = uninterrupted
+@pytest.mark.parametrize(
+    ("signal_name", "step", "cache"),
+    [("SIGTERM", 2, "disk"), ("SIGINT", 6, "disk"), ("SIGTERM", 6, "stream")],
+)
+def test_interrupted_fit_resumes_exactly(signal_name, step, cache, uninterrupted, tmp_path, run_cli) -> None:
+    """Memory-mapped or streamed (LitData's loader state in the checkpoint), the resumed run ends where the
+    uninterrupted one does."""
+    data, expected = uninterrupted(cache)
     runs = tmp_path / "runs"
     stop_at = {
         "class_path": "tests.fault_hooks.SignalAtStep",
@@ -53,8 +68,8 @@ def test_interrupted_fit_resumes_exactly(signal_name, step, uninterrupted, tmp_p
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "2"}
     interrupted = subprocess.run(
         [sys.executable, "-m", "lit_modules.cli", "fit", *SMALL_RUN, "--data.data_dir", str(data),
-         "--trainer.default_root_dir", str(runs), "--trainer.enable_progress_bar", "false",
-         f"--trainer.callbacks+={json.dumps(stop_at)}"],
+         "--data.cache", cache, "--trainer.default_root_dir", str(runs), "--trainer.enable_progress_bar",
+         "false", f"--trainer.callbacks+={json.dumps(stop_at)}"],
         env=env, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     output = interrupted.stdout + interrupted.stderr
@@ -68,6 +83,8 @@ def test_interrupted_fit_resumes_exactly(signal_name, step, uninterrupted, tmp_p
     else:  # stopped in the second epoch: the numbers are the first epoch's
         assert json.loads(metrics.read_text())["global_step"] == 4
 
-    resumed = run_cli("fit", *SMALL_RUN, "--data.data_dir", str(data), "--ckpt_path", "last")
+    resumed = run_cli(
+        "fit", *SMALL_RUN, "--data.data_dir", str(data), "--data.cache", cache, "--ckpt_path", "last"
+    )
     assert resumed.trainer.log_dir == str(runs / "rmb_lenet" / "version_0")  # the same run goes on
     assert val_numbers(runs) == pytest.approx(expected, rel=1e-6, abs=1e-7)

@@ -1,4 +1,5 @@
-"""The decoded-image cache, side by side: in this process's memory (decoded every run) against the disk cache.
+"""The decoded-image caches, side by side: in this process's memory (decoded every run), the disk cache
+(memory-mapped) and the stream (LitData chunks, read one image at a time).
 
     python scripts/benchmark.py cache --images 10000 --jpeg-size 256 --image-size 128
 
@@ -6,10 +7,13 @@ Makes a folder of ``--images`` JPEGs (two classes, ``--jpeg-size`` square, kept 
 run), then runs each row as a fresh process, one after the other, as a user's commands run:
 1. ``--data.cache host``: decodes into memory (every run does);
 2. ``--data.cache disk``, first run: decodes into an empty cache folder;
-3. ``--data.cache disk``, second run: memory-maps what run 2 wrote.
+3. ``--data.cache disk``, second run: memory-maps what run 2 wrote;
+4. ``--data.cache stream``, first run: decodes into LitData chunks;
+5. ``--data.cache stream``, second run: streams what run 4 wrote.
 Each prints the seconds to the first training step (data module setup, first batch, one step of a small
-network) and the process's peak resident memory. Images/s of the training loader alone and with the
-network's steps come from one more process holding both caches, their passes of ``--batches`` shuffled
+network) and the process's peak resident memory after reading every training image once. Images/s of the
+training loader alone and with the network's steps come from one more process holding all three caches,
+their passes of ``--batches`` shuffled
 batches taking turns so both see the same machine load: once while the memory map's pages are new to the
 process (the first epoch's case), then ``--rounds`` times after every image was touched (median). Then two
 processes at once (``torchrun``, gloo) of the host and the disk cache: the memory each holds for the images
@@ -35,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[2]
+CACHES = ("host", "disk", "stream")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -125,9 +130,15 @@ def measure(folder: str, cache: str, cache_dir: str, image_size: int, batch_size
     setup = time.perf_counter()
     step(next(iter(data.train_dataloader())))
     first_step = time.perf_counter()
-    train_images = data.dataset("train").images
-    for chunk in range(0, len(train_images), 1024):  # every training image, as epochs touch them
-        train_images[chunk : chunk + 1024].max()
+    train = data.dataset("train")
+    if cache == "stream":
+        for _ in data.train_dataloader():  # every training image, read as an epoch reads them
+            pass
+        count, nbytes = len(train), train.entry.nbytes
+    else:
+        for chunk in range(0, len(train.images), 1024):  # every training image, as epochs touch them
+            train.images[chunk : chunk + 1024].max()
+        count, nbytes = len(train.images), train.images.nbytes
     if world > 1:
         dist.barrier()  # every process holds its images now
     held = torch.tensor([(_pss_kib() - pss_before) * 1024], dtype=torch.float64)
@@ -137,21 +148,22 @@ def measure(folder: str, cache: str, cache_dir: str, image_size: int, batch_size
     if int(os.environ.get("RANK", "0")) == 0:
         row = {
             "imports_s": imported - start, "setup_s": setup - imported, "first_step_s": first_step - imported,
-            "held_bytes": int(held), "train_images": len(train_images), "nbytes": train_images.nbytes,
+            "held_bytes": int(held), "train_images": count, "nbytes": nbytes,
             "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
         }  # fmt: skip
         print(json.dumps(row))
 
 
 def steady(folder: str, cache_dir: str, image_size: int, batch_size: int, batches: int, rounds: int) -> None:
-    """Images/s of both caches' training loaders, alone and with a network's steps, passes taking turns: once
+    """Images/s of the caches' training loaders, alone and with a network's steps, passes taking turns: once
     while the memory map's pages are new to the process (each costs a page fault on first touch, as in the
-    first epoch), then ``rounds`` times after every image was touched (median)."""
+    first epoch), then ``rounds`` times after every image was touched (median). The stream reads its chunk
+    files each pass: what the page cache keeps of them is the machine's, not the process's."""
     import torch
 
     torch.set_num_threads(1)
     runs = {}
-    for cache in ("host", "disk"):
+    for cache in CACHES:
         data = _data(folder, cache, cache_dir, image_size, batch_size)
         data.setup("fit")
         runs[cache] = (data, data.train_dataloader(), _stepper(data))
@@ -167,14 +179,14 @@ def steady(folder: str, cache_dir: str, image_size: int, batch_size: int, batche
                     break
         return seen / (time.perf_counter() - begin)
 
-    result = {f"{cache}_first_touch": rate(cache, "loader") for cache in ("disk", "host")}
-    for data, _, _ in runs.values():
-        images = data.dataset("train").images
+    result = {f"{cache}_first_touch": rate(cache, "loader") for cache in ("disk", "host", "stream")}
+    for cache in ("host", "disk"):
+        images = runs[cache][0].dataset("train").images
         for chunk in range(0, len(images), 1024):
             images[chunk : chunk + 1024].max()
     rates: dict[str, list[float]] = {f"{cache}_{kind}": [] for cache in runs for kind in ("loader", "train")}
     for turn in range(rounds):
-        for cache in list(runs)[:: 1 if turn % 2 else -1]:  # ABBA: a drift in the machine's load cancels
+        for cache in list(runs)[:: 1 if turn % 2 else -1]:  # ABCCBA: a drift in the machine's load cancels
             for kind in ("loader", "train"):
                 rates[f"{cache}_{kind}"].append(rate(cache, kind))
     result.update({key: statistics.median(values) for key, values in rates.items()})
@@ -234,8 +246,10 @@ def run(args: argparse.Namespace) -> None:
             ("host memory (decodes every run)", _row(args, "host")),
             ("disk cache, first run (decodes, writes)", _row(args, "disk")),
             ("disk cache, second run (memory-maps)", _row(args, "disk")),
+            ("stream, first run (decodes, writes chunks)", _row(args, "stream")),
+            ("stream, second run (reads chunks)", _row(args, "stream")),
         ]
-        host, cold, warm = (r for _, r in rows)
+        host, cold, warm, stream_cold, stream_warm = (r for _, r in rows)
         print(
             f"\n{host['train_images']} training images decoded to {args.image_size}x{args.image_size} "
             f"({host['nbytes'] / 2**20:.0f} MiB), batch {args.batch_size}, 1 thread; imports "
@@ -247,8 +261,9 @@ def run(args: argparse.Namespace) -> None:
                      f"{r['first_step_s'] / host['first_step_s']:.3f}",
                      f"{r['peak_rss_bytes'] / 2**20:.0f}"]  # fmt: skip
             print(f"{label:42}" + "".join(f"{c:>13}" for c in cells))
-        ratio = warm["first_step_s"] / cold["first_step_s"]
-        print(f"disk cache: second run's time to the first step / first run's: {ratio:.3f}")
+        for name, first, second in (("disk cache", cold, warm), ("stream", stream_cold, stream_warm)):
+            ratio = second["first_step_s"] / first["first_step_s"]
+            print(f"{name}: second run's time to the first step / first run's: {ratio:.3f}")
         settings = [
             str(args.folder),
             str(args.cache_dir),
@@ -262,14 +277,17 @@ def run(args: argparse.Namespace) -> None:
             f"\nImages/s, one process, passes of {args.batches} batches taking turns; after every image was "
             f"touched once, median of {args.rounds}"
         )
-        print(f"{'':42}{'host memory':>13}{'disk cache':>13}{'disk / host':>13}")
+        columns = ("host memory", "disk cache", "stream", "disk / host", "stream / host")
+        print(f"{'':42}" + "".join(f"{c:>14}" for c in columns))
         for kind, label in (
             ("first_touch", "loader alone, pages new to the process"),
             ("loader", "training loader alone"),
             ("train", "loader + a small network's steps"),
         ):
-            host_rate, disk_rate = speed[f"host_{kind}"], speed[f"disk_{kind}"]
-            print(f"{label:42}{host_rate:13.0f}{disk_rate:13.0f}{disk_rate / host_rate:13.2f}")
+            host_rate, disk_rate, stream_rate = (speed[f"{cache}_{kind}"] for cache in CACHES)
+            cells = [f"{host_rate:.0f}", f"{disk_rate:.0f}", f"{stream_rate:.0f}",
+                     f"{disk_rate / host_rate:.2f}", f"{stream_rate / host_rate:.2f}"]  # fmt: skip
+            print(f"{label:42}" + "".join(f"{c:>14}" for c in cells))
         if args.skip_ddp:
             return
         print(

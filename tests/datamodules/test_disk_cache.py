@@ -252,3 +252,11 @@ def test_faces_and_segmentation_read_the_cache_too(module, tmp_path, decodes) ->
     }[module]
     for a, b in zip(tensors(first), tensors(second), strict=True):
         assert torch.equal(a, b)
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").is_file(), reason="reads Linux's /proc")
+def test_available_memory_counts_an_address_space_limit(monkeypatch) -> None:
+    """``ulimit -v`` caps what a process can map, however much memory the machine has free."""
+    vm_size = int(Path("/proc/self/status").read_text().split("VmSize:")[1].split()[0]) * 1024
+    monkeypatch.setattr(disk_cache.resource, "getrlimit", lambda which: (vm_size + 2**20, -1))
+    assert disk_cache.available_memory() <= 2**20

@@ -56,18 +56,22 @@ def test_dcgan_benchmark_prints_images_per_second_for_both_loops(
     assert list(cwd.iterdir()) == [], "the benchmark wrote into the working directory"
 
 
-def test_cache_benchmark_prints_the_host_cache_and_both_disk_runs(tmp_path, capsys, monkeypatch) -> None:
+def test_cache_benchmark_prints_the_host_cache_and_two_runs_of_disk_and_stream(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(sys, "path", list(sys.path))
     main(["cache", "--images", "40", "--jpeg-size", "32", "--image-size", "16", "--batch-size", "8",
           "--batches", "2", "--rounds", "1", "--folder", str(tmp_path / "jpegs"), "--skip-ddp"])  # fmt: skip
     out = capsys.readouterr().out
     labels = (
         "host memory (decodes every run)", "disk cache, first run (decodes, writes)",
-        "disk cache, second run (memory-maps)",
+        "disk cache, second run (memory-maps)", "stream, first run (decodes, writes chunks)",
+        "stream, second run (reads chunks)",
     )  # fmt: skip
     rows = {line[:42].strip(): line[42:].split() for line in out.splitlines() if line[:42].strip() in labels}
     assert list(rows) == list(labels)
     assert rows["host memory (decodes every run)"][2] == "1.000"  # its own baseline
-    assert "second run's time to the first step / first run's" in out
-    assert "training loader alone" in out and "loader + a small network's steps" in out
+    assert "disk cache: second run's time to the first step / first run's" in out
+    assert "stream: second run's time to the first step / first run's" in out
+    rates = ("training loader", "loader +")
+    speeds = [line.split()[-5:] for line in out.splitlines() if line.startswith(rates)]
+    assert len(speeds) == 2 and all(float(cell) > 0 for row in speeds for cell in row), speeds
     assert len(list((tmp_path / "jpegs").rglob("*.jpg"))) == 40
