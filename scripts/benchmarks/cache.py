@@ -16,7 +16,7 @@ training loader alone and with the network's steps come from one more process ho
 their passes of ``--batches`` shuffled
 batches taking turns so both see the same machine load: once while the memory map's pages are new to the
 process (the first epoch's case), then ``--rounds`` times after every image was touched (median). Then two
-processes at once (``torchrun``, gloo) of the host and the disk cache: the memory each holds for the images
+processes at once (``torchrun``, gloo) of each cache: the memory each holds for the images
 (growth of its proportional set size, Pss, over setup and touching every training image), summed, against one
 process.
 """
@@ -116,7 +116,10 @@ def measure(folder: str, cache: str, cache_dir: str, image_size: int, batch_size
     import torch
     import torch.distributed as dist
 
-    import datamodules  # noqa: F401  (imported before the clock starts, as the libraries are)
+    import datamodules  # imported before the clock starts, as the libraries are
+
+    if cache == "stream":
+        import datamodules.stream_cache  # noqa: F401  (LitData, imported only by runs that stream)
 
     torch.set_num_threads(1)
     world = int(os.environ.get("WORLD_SIZE", "1"))
@@ -295,7 +298,7 @@ def run(args: argparse.Namespace) -> None:
             "(Pss growth over setup, all processes)"
         )
         print(f"{'':42}{'1 process MiB':>14}{'2 processes MiB':>16}{'ratio':>7}")
-        for cache in ("host", "disk"):
+        for cache in CACHES:
             one, two = _row(args, cache), _row(args, cache, processes=2)
             print(
                 f"{cache + ' cache':42}{one['held_bytes'] / 2**20:14.0f}{two['held_bytes'] / 2**20:16.0f}"
