@@ -14,6 +14,7 @@ never read; old entries stay until the cache folder is deleted.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import math
@@ -118,7 +119,15 @@ def _read(entry: Path, paths: Sequence[Path]) -> DecodedImages | None:
             np.memmap(entry / DATA, np.uint8, "c", shape=shape) if shape[0] else np.empty(shape, np.uint8)
         )
         skipped = {int(i): why for i, why in meta["skipped"].items()}
-    except (OSError, ValueError, KeyError, TypeError):
+    except OSError as err:
+        if err.errno == errno.ENOMEM:  # the entry is fine: this process may not map that much
+            raise DataError(
+                f"Cannot memory-map the {gib((entry / DATA).stat().st_size)} of decoded images in {entry} "
+                "(Cannot allocate memory): the process's address space is limited (ulimit -v). Raise the "
+                "limit, or for class folders use --data.cache stream."
+            ) from err
+        return None
+    except (ValueError, KeyError, TypeError):
         return None
     kept = [i for i in range(len(paths)) if i not in skipped]
     return DecodedImages(torch.from_numpy(mapped), kept, {Path(paths[i]): why for i, why in skipped.items()})
@@ -206,7 +215,8 @@ def _check_memory(nbytes: int, processes: int) -> None:
         each = f" in each of {processes} processes" if processes > 1 else ""
         raise DataError(
             f"--data.cache host: the decoded images take {gib(nbytes)}{each}, more than the {gib(free)} of "
-            "memory available: use --data.cache disk (memory-mapped, one copy per machine, any size)."
+            "memory available: use --data.cache disk (memory-mapped, one copy per machine; class folders "
+            "stream what exceeds the memory)."
         )
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import os
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,16 +30,11 @@ from datamodules.resumable import SEED_RANGE
 
 os.environ.setdefault("LITDATA_DISABLE_VERSION_CHECK", "1")  # no call to the package index at run time
 from litdata import StreamingDataLoader, StreamingDataset, complete_dataset
-
-__all__ = [
-    "StreamEntry",
-    "StreamedImages",
-    "StreamedRows",
-    "StreamingDataLoader",
-    "stream_images",
-    "stream_summary",
-]
 from litdata.streaming.writer import BinaryWriter
+
+__all__ = [  # StreamingDataLoader too: the data module takes LitData's names from here, imported when used
+    "StreamEntry", "StreamedImages", "StreamedRows", "StreamingDataLoader", "stream_images", "stream_summary",
+]  # fmt: skip
 
 # LitData gives each loader worker its own share, so Lightning's caution about an iterable data set's length
 # under several workers does not apply.
@@ -69,7 +64,9 @@ def _read(entry: Path, paths: Sequence[Path], nbytes: int) -> StreamEntry | None
     return StreamEntry(entry, kept, {Path(paths[i]): why for i, why in skipped.items()}, nbytes)
 
 
-def _chunk_writer(paths: Sequence[Path], size: tuple[int, int], keep_aspect: bool):
+def _chunk_writer(
+    paths: Sequence[Path], size: tuple[int, int], keep_aspect: bool
+) -> Callable[[Path], dict[str, Any]]:
     """What fills an entry with LitData chunks of ``{"index": position in paths, "image": uint8 (3, H, W)}``.
 
     The items are written in a seeded random order: a stream shuffles chunks and items within a chunk, so

@@ -3,6 +3,7 @@ and a killed one, sized before it is written."""
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
 import subprocess
@@ -260,3 +261,15 @@ def test_available_memory_counts_an_address_space_limit(monkeypatch) -> None:
     vm_size = int(Path("/proc/self/status").read_text().split("VmSize:")[1].split()[0]) * 1024
     monkeypatch.setattr(disk_cache.resource, "getrlimit", lambda which: (vm_size + 2**20, -1))
     assert disk_cache.available_memory() <= 2**20
+
+
+def test_an_entry_too_big_to_map_names_the_limit_and_the_flag(tmp_path, monkeypatch) -> None:
+    paths = _jpegs(tmp_path / "photos", 3)
+    load_images(paths, (8, 8))  # written and readable
+
+    def no_room(*args, **kwargs):
+        raise OSError(errno.ENOMEM, "Cannot allocate memory")
+
+    monkeypatch.setattr(disk_cache.np, "memmap", no_room)
+    with pytest.raises(DataError, match=r"Cannot memory-map .* \(ulimit -v\).* --data.cache stream"):
+        load_images(paths, (8, 8))
