@@ -96,6 +96,8 @@ class DetectionDataModule(ImageFolderDataModule):
         predict_dir: a folder of photos to detect objects in with ``predict``.
     """
 
+    streamable = False
+
     def __init__(
         self,
         data_dir: str | Path,

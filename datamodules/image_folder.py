@@ -226,8 +226,12 @@ class ImageFolderDataModule(GlobalBatchSize, ResumableTraining, pl.LightningData
         self.skipped.update(decoded.skipped)
         return decoded
 
+    streamable = True  # class folders stream; masks and boxes keep the memory-mapped cache
+
     def _streams(self, samples: dict[str, list[Sample]]) -> bool:
         """Whether to stream: asked for, or (with the disk cache) the data set is larger than the memory."""
+        if not self.streamable:
+            return False
         if self.cache != "disk":
             return self.cache == "stream"
         nbytes = decoded_bytes(sum(map(len, samples.values())), self.image_size)

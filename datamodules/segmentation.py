@@ -79,6 +79,8 @@ class SegmentationDataModule(ImageFolderDataModule):
         predict_dir: a folder of images to segment with ``predict``.
     """
 
+    streamable = False
+
     def __init__(
         self,
         data_dir: str | Path,

@@ -156,3 +156,14 @@ def test_a_data_set_twice_the_memory_limit_streams(tmp_path) -> None:
         assert "--data.cache host: the decoded images take" in refused, refused
     finally:
         shutil.rmtree(tmp_path / "cache", ignore_errors=True)  # gigabytes: not left for pytest to keep
+
+
+def test_masks_keep_the_memory_mapped_cache_when_larger_than_memory(tmp_path, monkeypatch) -> None:
+    from datamodules import SegmentationDataModule
+    from tests.conftest import write_portraits
+
+    data = write_portraits(tmp_path / "portraits", count=8)
+    monkeypatch.setattr(folder_module, "available_memory", lambda: folder_module.SPARE + 10)
+    masks = SegmentationDataModule(data, image_size=16, batch_size=2, split=(0.5, 0.5, 0.0))
+    masks.setup("fit")
+    assert "(memory-mapped)" in masks.data_summary("fit")["cache"]
