@@ -104,21 +104,33 @@ def gib(nbytes: int) -> str:
     return f"{nbytes / 2**30:.1f} GiB"
 
 
-def _read(entry: Path, paths: Sequence[Path]) -> DecodedImages | None:
-    """A complete entry as a memory map (copy on write: the file is never changed), or None."""
+def read_meta(entry: Path, paths: Sequence[Path]) -> tuple[dict[str, Any], list[int], dict[Path, str]] | None:
+    """A complete entry's ``meta.json`` for ``paths``, the positions that decoded and the files skipped (with
+    why); None when absent, of another format or for another file list."""
     try:
         meta = json.loads((entry / META).read_text())
+        if meta["format"] != FORMAT or meta["files"] != len(paths):
+            return None
+        skipped = {int(i): why for i, why in meta["skipped"].items()}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+    kept = [i for i in range(len(paths)) if i not in skipped]
+    return meta, kept, {Path(paths[i]): why for i, why in skipped.items()}
+
+
+def _read(entry: Path, paths: Sequence[Path]) -> DecodedImages | None:
+    """A complete entry as a memory map (copy on write: the file is never changed), or None."""
+    found = read_meta(entry, paths)
+    if found is None:
+        return None
+    meta, kept, skipped = found
+    try:
         shape = tuple(meta["shape"])
-        if (
-            meta["format"] != FORMAT
-            or meta["files"] != len(paths)
-            or (entry / DATA).stat().st_size != math.prod(shape)
-        ):
+        if (entry / DATA).stat().st_size != math.prod(shape):
             return None
         mapped = (
             np.memmap(entry / DATA, np.uint8, "c", shape=shape) if shape[0] else np.empty(shape, np.uint8)
         )
-        skipped = {int(i): why for i, why in meta["skipped"].items()}
     except OSError as err:
         if err.errno == errno.ENOMEM:  # the entry is fine: this process may not map that much
             raise DataError(
@@ -129,8 +141,7 @@ def _read(entry: Path, paths: Sequence[Path]) -> DecodedImages | None:
         return None
     except (ValueError, KeyError, TypeError):
         return None
-    kept = [i for i in range(len(paths)) if i not in skipped]
-    return DecodedImages(torch.from_numpy(mapped), kept, {Path(paths[i]): why for i, why in skipped.items()})
+    return DecodedImages(torch.from_numpy(mapped), kept, skipped)
 
 
 def _fsync(path: Path) -> None:

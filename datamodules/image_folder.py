@@ -20,7 +20,7 @@ from datamodules.global_batch import GlobalBatchSize
 from datamodules.gpu_augment import BatchTransform, apply_batch_augment
 from datamodules.image_cache import DecodedImages, cache_summary
 from datamodules.layouts import Sample, scan_image_folder
-from datamodules.resumable import ResumableTraining, seeded
+from datamodules.resumable import ResumableTraining, sample_seed, seeded
 from datamodules.splits import check_fractions, stratified_split
 from datamodules.transforms import IMAGENET_MEAN, IMAGENET_STD, compose, denormalize, normalize_batch
 
@@ -44,10 +44,7 @@ class CachedImages(Dataset):
         image, target = self.images[index], self.targets[index]
         if self.augment is None:
             return image, target
-        if seed is None:
-            return self.transform(image, target)
-        with torch.random.fork_rng(devices=[]):
-            torch.default_generator.manual_seed(seed)
+        with sample_seed(seed):
             return self.transform(image, target)
 
     def transform(self, image: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -245,7 +242,8 @@ class ImageFolderDataModule(GlobalBatchSize, ResumableTraining, pl.LightningData
         return True
 
     def _check_classes(self, labels: list[int], stage: str) -> None:
-        missing = [name for label, name in enumerate(self.class_names) if label not in set(labels)]
+        present = set(labels)
+        missing = [name for label, name in enumerate(self.class_names) if label not in present]
         if stage == "train" and missing:
             raise DataLayoutError(f"No readable training image of class '{missing[0]}' in {self.data_dir}.")
 

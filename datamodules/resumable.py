@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterator, Sized
+from contextlib import contextmanager
 from typing import Any
 
 import torch
@@ -94,6 +95,18 @@ class ResumableLoader(DataLoader):
     def resume(self, position: dict[str, Any]) -> None:
         self.order_generator.set_state(position["generator"])
         self.batch_sampler.skip = position["skip"]
+
+
+@contextmanager
+def sample_seed(seed: int | None) -> Iterator[None]:
+    """Draw the random numbers of one sample's augmentation from ``seed`` (None: the global state), leaving
+    the global random state as it was."""
+    if seed is None:
+        yield
+        return
+    with torch.random.fork_rng(devices=[]):
+        torch.default_generator.manual_seed(seed % SEED_RANGE)
+        yield
 
 
 def seeded(key: int | tuple[int, int]) -> tuple[int, int | None]:

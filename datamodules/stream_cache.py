@@ -11,7 +11,6 @@ mid-epoch; it shards by process and node by itself; the same reader takes a loca
 
 from __future__ import annotations
 
-import json
 import os
 import warnings
 from collections.abc import Callable, Sequence
@@ -23,10 +22,19 @@ import torch
 from torch.utils.data import Dataset
 from torchvision.transforms import v2
 
-from datamodules.disk_cache import FORMAT, META, cache_key, cache_root, check_disk, gib, written_once
+from datamodules.disk_cache import (
+    FORMAT,
+    cache_key,
+    cache_root,
+    check_disk,
+    decoded_bytes,
+    gib,
+    read_meta,
+    written_once,
+)
 from datamodules.errors import DataError
 from datamodules.image_cache import iter_decoded
-from datamodules.resumable import SEED_RANGE
+from datamodules.resumable import sample_seed
 
 os.environ.setdefault("LITDATA_DISABLE_VERSION_CHECK", "1")  # no call to the package index at run time
 from litdata import StreamingDataLoader, StreamingDataset, complete_dataset
@@ -41,7 +49,6 @@ __all__ = [  # StreamingDataLoader too: the data module takes LitData's names fr
 warnings.filterwarnings("ignore", message=r"Your `IterableDataset` has `__len__` defined")
 
 CHUNK_BYTES = "64MB"  # one chunk file: what a reader pages through at a time
-INDEX = "index.json"  # LitData's list of chunks, written last
 
 
 @dataclass
@@ -53,15 +60,11 @@ class StreamEntry:
 
 
 def _read(entry: Path, paths: Sequence[Path], nbytes: int) -> StreamEntry | None:
-    try:
-        meta = json.loads((entry / META).read_text())
-        if meta["format"] != FORMAT or meta["files"] != len(paths) or not (entry / INDEX).is_file():
-            return None
-        skipped = {int(i): why for i, why in meta["skipped"].items()}
-    except (OSError, ValueError, KeyError, TypeError):
+    found = read_meta(entry, paths)
+    if found is None:
         return None
-    kept = [i for i in range(len(paths)) if i not in skipped]
-    return StreamEntry(entry, kept, {Path(paths[i]): why for i, why in skipped.items()}, nbytes)
+    _, kept, skipped = found
+    return StreamEntry(entry, kept, skipped, nbytes)
 
 
 def _chunk_writer(
@@ -84,11 +87,9 @@ def _chunk_writer(
             else:
                 writer.add_item(written, {"index": i, "image": result})
                 written += 1
-        if written:
+        if written:  # else the entry only records what was skipped, and setup says no image is readable
             writer.done()
             complete_dataset(str(folder))  # the index, now: other processes wait on the lock, not on merge()
-        else:  # nothing readable: an empty index, so the entry still records what was skipped
-            (folder / INDEX).write_text(json.dumps({"chunks": [], "config": None}))
         return {"format": FORMAT, "files": len(paths), "skipped": skipped}
 
     return fill
@@ -102,7 +103,7 @@ def stream_images(
 ) -> StreamEntry:
     """LitData chunks of decoded ``paths`` (see ``decode_image``), written first if absent, under the disk
     cache's folder (``datamodules.disk_cache.cache_root``)."""
-    nbytes = len(paths) * 3 * size[0] * size[1]
+    nbytes = decoded_bytes(len(paths), size)
     root = cache_root(cache_dir)
     entry = root / f"{cache_key(paths, size, keep_aspect, mask=False)}-chunks"
     found = _read(entry, paths, nbytes)
@@ -150,8 +151,7 @@ class StreamedImages(StreamingDataset):
         image, position = item["image"], item["index"]
         if self.augment is None:
             return image, self.labels[position]
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(hash((self.seed, self.current_epoch, position)) % SEED_RANGE)
+        with sample_seed(hash((self.seed, self.current_epoch, position))):
             return self.augment(image), self.labels[position]
 
 
