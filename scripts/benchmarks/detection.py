@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import shlex
 import tempfile
 import time
 from pathlib import Path
@@ -215,6 +216,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--threads", type=int, default=2, help="torch threads of every side")
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="where every side trains")
+    parser.add_argument(
+        "--flags",
+        default="",
+        help="CLI flags added to the project's sides, e.g. '--trainer.gradient_clip_val 5'",
+    )
 
 
 def run(args: argparse.Namespace) -> None:
@@ -231,17 +237,20 @@ def run(args: argparse.Namespace) -> None:
         "--config", str(SCRATCH), "--model.scheduler.init_args.T_max", str(args.epochs), *image_size,
         "--model.net.init_args.options", json.dumps({**recipe_options, **sized}),
     ]  # fmt: skip
+    project = shlex.split(args.flags)  # after each side's own flags, so these win
     common = (args.data_dir, args.held_out, args.epochs, args.seed, args.device)
     sides = {
         "course": ("course loop", lambda: course_loop(*common, args.min_size)),
-        "equal": ("project, equal settings", lambda: project_fit(*common, equal)),
-        "recipe": ("project, pennfudan_scratch", lambda: project_fit(*common, recipe)),
+        "equal": ("project, equal settings", lambda: project_fit(*common, [*equal, *project])),
+        "recipe": ("project, pennfudan_scratch", lambda: project_fit(*common, [*recipe, *project])),
     }
     rows = {side: (sides[side][0], sides[side][1]()) for side in args.sides}
     print(
         f"\nPenn-Fudan detection, data {args.data_dir}, {NETWORK} from random weights, {args.epochs} epochs, "
         f"seed {args.seed}, {args.held_out} held-out photos, {device_name(args.device)}"
     )
+    if args.flags:
+        print(f"the project's sides with: {args.flags}")
     print(f"{'side':<28} | decode s | s/epoch | held-out AP@0.5 | s/epoch vs course loop")
     course = rows.get("course", (None, None))[1]
     for name, numbers in rows.values():
