@@ -9,6 +9,7 @@ from torch import nn
 
 from lit_modules.classification import ClassificationTask
 from lit_modules.hparams import keep_settings_only
+from lit_modules.memory_format import use_channels_last
 from lit_modules.nets.init import InitScheme, initialize
 
 
@@ -18,7 +19,7 @@ class ImageClassifier(ClassificationTask):
     Args:
         net: the network; its ``num_classes`` is linked from the data module.
         init: weight initialisation scheme for its conv and linear layers.
-        channels_last: keep activations in NHWC memory format (faster convolutions on GPUs).
+        channels_last: run the network in NHWC memory format (``use_channels_last``: faster convolutions).
         compile: compile the network with ``torch.compile`` (``nn.Module.compile``: parameter names, and so
             checkpoints, stay the same). The first steps are slower while it compiles.
         **kwargs: see ``ClassificationTask`` (class names, optimizer, scheduler, loss).
@@ -35,13 +36,10 @@ class ImageClassifier(ClassificationTask):
         super().__init__(net=initialize(net, init), **kwargs)
         self.save_hyperparameters()
         keep_settings_only(self)
-        self.channels_last = channels_last
         if channels_last:
-            self.net = self.net.to(memory_format=torch.channels_last)
+            use_channels_last(self.net)
         if compile:
             self.net.compile()
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        if self.channels_last:
-            images = images.contiguous(memory_format=torch.channels_last)
         return self.net(images)

@@ -15,6 +15,7 @@ from torchmetrics.segmentation import DiceScore, MeanIoU
 
 from lit_modules.callbacks.mask_writer import MaskWriter
 from lit_modules.hparams import keep_settings_only
+from lit_modules.memory_format import use_channels_last
 from lit_modules.nets.errors import ConfigError
 from lit_modules.optim import optimizer_config
 
@@ -71,6 +72,7 @@ class SegmentationTask(pl.LightningModule):
         optimizer: any ``torch.optim`` optimizer (class path and init args in the config).
         scheduler: any ``torch.optim.lr_scheduler`` scheduler, or none.
         predictions: where ``predict`` writes its PNGs; default ``<run folder>/predictions/``.
+        channels_last: run the network in NHWC memory format (``use_channels_last``: faster convolutions).
         input_shape: one input's shape, linked from the data module: the zero batch of that shape
             (``example_input_array``) gives the model summary its in/out shapes and TensorBoard its graph.
     """
@@ -83,12 +85,13 @@ class SegmentationTask(pl.LightningModule):
         optimizer: OptimizerCallable = torch.optim.Adam,
         scheduler: LRSchedulerCallable | None = None,
         predictions: str | None = None,
+        channels_last: bool = False,
         input_shape: tuple[int, ...] | None = None,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
         keep_settings_only(self)
-        self.net = net
+        self.net = use_channels_last(net) if channels_last else net
         self.class_names = list(class_names) if class_names else None
         self.loss = loss
         self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
