@@ -26,9 +26,9 @@ demo: $(STAMP)
 	$(BIN)/hello-lightning predict --config configs/names_rnn.yaml --trainer.default_root_dir $(RUNS) \
 		--ckpt_path best --data.predict_names "[Suzuki, Jackson, Nguyen, Schmidt, Chekhov, Rossi, O'Brien, Kowalski]"
 
-## test: every test, the slow real-data trainings included (they skip where ../shared/data is absent)
+## test: every test, the slow real-data trainings included (they skip where ../shared/data is absent); lists the 15 slowest
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --durations=15
 
 ## test-fast: everything but the slow trainings
 test-fast: $(STAMP)
