@@ -147,6 +147,8 @@ class SegmentationDataModule(ImageFolderDataModule):
         return CachedPairs(photos, values, self.augment if stage == "train" else None)
 
     def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        if isinstance(batch, torch.Tensor):  # the model's example input (summary, TensorBoard's graph)
+            return normalize_batch(batch, self.mean, self.std)
         images, targets = batch
         if self.batch_augment and self.trainer is not None and self.trainer.training:
             images, targets = moved_together(images, targets, self.batch_augment, self.num_classes)

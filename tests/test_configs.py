@@ -77,14 +77,11 @@ def smoke_args(config: Path, tmp_path: Path) -> list[str]:
 
 @pytest.mark.parametrize("config", TASK_CONFIGS, ids=lambda p: p.stem)
 def test_fast_dev_run(config: Path, tmp_path: Path, run_cli) -> None:
+    """Model summary on, as in a user's run: it feeds the example input through the data's batch hook."""
     cli = run_cli(
-        "fit",
-        "--config",
-        str(config),
-        "--trainer.fast_dev_run",
-        "true",
-        *smoke_args(config, tmp_path),
-    )
+        "fit", "--config", str(config), "--trainer.fast_dev_run", "true",
+        "--trainer.enable_model_summary", "true", *smoke_args(config, tmp_path),
+    )  # fmt: skip
     assert cli.trainer.state.finished
     assert cli.trainer.global_step >= 1
 
