@@ -4,9 +4,11 @@ absent): from random weights, the detector starts finding pedestrians within two
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
+import torch
 
 from tests.conftest import REPO, shared_data
 
@@ -16,6 +18,7 @@ TWO_EPOCHS = ["--trainer.max_epochs", "2", "--model.init_args.scheduler.init_arg
 
 
 def test_scratch_recipe_starts_finding_pedestrians_in_two_epochs(run_cli) -> None:
+    torch.set_num_threads(min(2, os.cpu_count() or 1))  # the suite's longest training: not a small network
     cli = run_cli(
         "fit", "--config", str(REPO / "configs" / "pennfudan_fasterrcnn.yaml"),
         "--config", str(REPO / "configs" / "variants" / "pennfudan_scratch.yaml"),
