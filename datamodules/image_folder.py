@@ -364,12 +364,16 @@ class ImageFolderDataModule(GlobalBatchSize, ResumableTraining, pl.LightningData
         return self._loader("predict")
 
     def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
-        if isinstance(batch, torch.Tensor):  # the model's example input (TensorBoard's graph): images only
+        if isinstance(batch, torch.Tensor):  # the model's example input (summary, TensorBoard's graph)
             return normalize_batch(batch, self.mean, self.std)
         images, targets = batch
         if self.batch_augment and self.trainer is not None and self.trainer.training:
-            images = apply_batch_augment(images, self.batch_augment)
-        return normalize_batch(images, self.mean, self.std), targets
+            images, targets = self.augment_batch(images, targets)
+        return normalize_batch(images, self.mean, self.std), targets.long()  # classes, mask values or indices
+
+    def augment_batch(self, images: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``--data.batch_augment`` on a training batch, on its device: the images change, classes stay."""
+        return apply_batch_augment(images, self.batch_augment), targets
 
     def denormalize(self, images: torch.Tensor) -> torch.Tensor:
         """Normalized batches back into [0, 1] images, for showing them (the views use this)."""

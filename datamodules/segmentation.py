@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -18,7 +17,7 @@ from datamodules.image_folder import CachedImages, ImageFolderDataModule
 from datamodules.layouts import DataLayoutError
 from datamodules.mask_layouts import MaskedSample, ScannedPairs, scan_mask_folder
 from datamodules.splits import split_parts
-from datamodules.transforms import IMAGENET_MEAN, IMAGENET_STD, normalize_batch
+from datamodules.transforms import IMAGENET_MEAN, IMAGENET_STD
 
 
 class CachedPairs(CachedImages):
@@ -146,10 +145,6 @@ class SegmentationDataModule(ImageFolderDataModule):
             )
         return CachedPairs(photos, values, self.augment if stage == "train" else None)
 
-    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
-        if isinstance(batch, torch.Tensor):  # the model's example input (summary, TensorBoard's graph)
-            return normalize_batch(batch, self.mean, self.std)
-        images, targets = batch
-        if self.batch_augment and self.trainer is not None and self.trainer.training:
-            images, targets = moved_together(images, targets, self.batch_augment, self.num_classes)
-        return normalize_batch(images, self.mean, self.std), targets.long()
+    def augment_batch(self, images: torch.Tensor, masks: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``--data.batch_augment`` on a training batch, on its device: each mask moves with its photo."""
+        return moved_together(images, masks, self.batch_augment, self.num_classes)
