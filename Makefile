@@ -26,13 +26,16 @@ demo: $(STAMP)
 	$(BIN)/hello-lightning predict --config configs/names_rnn.yaml --trainer.default_root_dir $(RUNS) \
 		--ckpt_path best --data.predict_names "[Suzuki, Jackson, Nguyen, Schmidt, Chekhov, Rossi, O'Brien, Kowalski]"
 
+# Tests run in one worker process per CPU core (pytest-xdist), each test file on one worker.
+PYTEST := $(BIN)/python -m pytest -q -n auto --dist loadfile
+
 ## test: every test, the slow real-data trainings included (they skip where ../shared/data is absent); lists the 15 slowest
 test: $(STAMP)
-	$(BIN)/python -m pytest -q --durations=15
+	$(PYTEST) --durations=15
 
 ## test-fast: everything but the slow trainings
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -q -m 'not slow'
+	$(PYTEST) -m 'not slow'
 
 ## lint: ruff's checks and formatting, as CI runs them
 lint: $(STAMP)

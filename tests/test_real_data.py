@@ -26,9 +26,11 @@ def test_rmb_course_recipe_reaches_095_test_accuracy(run_cli, tmp_path: Path) ->
 
 
 def test_names_recipe_on_the_leakage_free_split(run_cli, tmp_path: Path) -> None:
+    """The demo's recipe on a shorter schedule: 8 of its 30 epochs, the cosine decay fitted to them."""
     shared_data("names")  # the embedded copy is used; this only keeps the test with the other real-data ones
-    metrics = _fit_then_test(run_cli, tmp_path, "names_rnn.yaml", "--trainer.callbacks", "[]")
+    schedule = ["--trainer.max_epochs", "8", "--model.scheduler.init_args.T_max", "8"]
+    metrics = _fit_then_test(run_cli, tmp_path, "names_rnn.yaml", "--trainer.callbacks", "[]", *schedule)
+    # Measured over seeds 0-5 at 8 epochs: accuracy 0.817-0.827, macro F1 0.529-0.543 (30 epochs: 0.83 and
+    # 0.535-0.568, scripts/benchmark.py names); always guessing Russian scores 0.52 and 0.04.
     assert metrics["test/acc"] >= 0.80, metrics
-    # Measured 0.535-0.568 over seeds 0-9 (the 0.55 target is for their mean: scripts/benchmark.py names);
-    # always guessing Russian scores 0.04.
-    assert metrics["test/macro_f1"] >= 0.52, metrics
+    assert metrics["test/macro_f1"] >= 0.50, metrics
