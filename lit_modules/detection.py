@@ -15,6 +15,7 @@ from torchmetrics.detection import MeanAveragePrecision
 
 from lit_modules.callbacks.box_writer import BoxWriter
 from lit_modules.hparams import keep_settings_only
+from lit_modules.memory_format import use_channels_last
 from lit_modules.optim import optimizer_config
 
 MAP_NAMES = ("map", "map_50", "map_75")  # COCO mAP over IoU 0.5:0.95, at IoU 0.5, at IoU 0.75
@@ -33,6 +34,7 @@ class DetectionTask(pl.LightningModule):
         class_names: label names, background first, linked from the data.
         optimizer: any ``torch.optim`` optimizer (class path and init args in the config).
         scheduler: any ``torch.optim.lr_scheduler`` scheduler, or none.
+        channels_last: run the network's convolutions in NHWC memory format (``use_channels_last``: faster).
         score_threshold: ``predict`` writes and draws the boxes scored at least this.
         predictions: the folder ``predict`` writes into; default the run folder.
     """
@@ -43,13 +45,14 @@ class DetectionTask(pl.LightningModule):
         class_names: list[str] | None = None,
         optimizer: OptimizerCallable = torch.optim.SGD,
         scheduler: LRSchedulerCallable | None = None,
+        channels_last: bool = False,
         score_threshold: float = 0.5,
         predictions: str | None = None,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
         keep_settings_only(self)
-        self.net = net
+        self.net = use_channels_last(net) if channels_last else net
         self.class_names = list(class_names) if class_names else None
         self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
         self.score_threshold = score_threshold

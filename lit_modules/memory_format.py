@@ -13,7 +13,7 @@ from torch import nn
 
 
 def _channels_last_inputs(module: nn.Module, inputs: tuple[Any, ...]) -> tuple[Any, ...]:
-    """Forward pre-hook: every 4-D tensor input in channels-last layout."""
+    """Forward pre-hook: every 4-D tensor input in channels-last layout (no copy if it already is)."""
     return tuple(
         value.contiguous(memory_format=torch.channels_last)
         if isinstance(value, torch.Tensor) and value.dim() == 4
@@ -23,9 +23,12 @@ def _channels_last_inputs(module: nn.Module, inputs: tuple[Any, ...]) -> tuple[A
 
 
 def use_channels_last(net: nn.Module) -> nn.Module:
-    """Store ``net``'s 4-D weights channels-last and convert its image inputs the same way on each call
-    (a forward pre-hook), so every convolution runs on NHWC tensors. Returns ``net``; outputs keep their
-    shapes, and checkpoints load into either layout."""
+    """Store ``net``'s 4-D weights channels-last and give each of its convolutions its input the same way (a
+    forward pre-hook per convolution, so it holds wherever the image batch is formed: a detector batches its
+    list of images inside). Returns ``net``; outputs keep their shapes, and checkpoints load into either
+    layout."""
     net.to(memory_format=torch.channels_last)
-    net.register_forward_pre_hook(_channels_last_inputs)
+    for layer in net.modules():
+        if isinstance(layer, (nn.Conv2d, nn.ConvTranspose2d)):
+            layer.register_forward_pre_hook(_channels_last_inputs)
     return net

@@ -8,9 +8,11 @@ import pytest
 import torch
 from torch import nn
 
-from lit_modules import ImageClassifier, SegmentationTask
+from lit_modules import DetectionTask, ImageClassifier, SegmentationTask
 from lit_modules.memory_format import use_channels_last
-from lit_modules.nets import LeNet, UNet
+from lit_modules.nets import LeNet, TorchvisionDetector, UNet
+
+SMALL = {"min_size": 32, "max_size": 32}  # the detector resizes its images to 32 px
 
 
 def conv_inputs(net: nn.Module, images: torch.Tensor) -> list[torch.Tensor]:
@@ -42,16 +44,27 @@ def test_use_channels_last_runs_every_convolution_on_nhwc_and_computes_the_same(
     plain.load_state_dict(nhwc.state_dict())
 
 
+IMAGES = torch.randn(2, 3, 32, 32)
+
+
 @pytest.mark.parametrize(
-    "task",
+    ("task", "images"),
     [
-        lambda flag: ImageClassifier(LeNet(num_classes=2), class_names=["a", "b"], channels_last=flag),
-        lambda flag: SegmentationTask(UNet(num_classes=1, features=4, depth=2), channels_last=flag),
+        (
+            lambda flag: ImageClassifier(LeNet(num_classes=2), class_names=["a", "b"], channels_last=flag),
+            IMAGES,
+        ),
+        (lambda flag: SegmentationTask(UNet(num_classes=1, features=4, depth=2), channels_last=flag), IMAGES),
+        (  # a list of images, batched inside the detector
+            lambda flag: DetectionTask(TorchvisionDetector(num_classes=2, options=SMALL), channels_last=flag),
+            list(IMAGES),
+        ),
     ],
-    ids=["ImageClassifier", "SegmentationTask"],
+    ids=["ImageClassifier", "SegmentationTask", "DetectionTask"],
 )
-def test_the_tasks_switch_puts_the_first_convolution_on_nhwc(task) -> None:
-    images = torch.randn(2, 3, 32, 32)
+def test_the_tasks_switch_puts_every_convolution_on_nhwc(task, images) -> None:
     for flag in (False, True):
-        first = conv_inputs(task(flag).net, images)[0]
-        assert first.is_contiguous(memory_format=torch.channels_last) is flag
+        inputs = conv_inputs(task(flag).net.eval(), images)
+        assert inputs[0].is_contiguous(memory_format=torch.channels_last) is flag
+        if flag:
+            assert all(x.is_contiguous(memory_format=torch.channels_last) for x in inputs)
