@@ -7,7 +7,9 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
+from torch import nn
 
 from datamodules import (
     DetectionDataModule,
@@ -87,18 +89,25 @@ def test_fast_dev_run(config: Path, tmp_path: Path, run_cli) -> None:
 
 
 @pytest.mark.parametrize(
-    ("task", "variant"),
+    ("task", "variant", "beneath"),
     [
-        ("ants_bees_finetune", "ants_bees_scratch"),
-        ("names_rnn", "names_course"),
-        ("rmb_lenet", "rmb_grayscale"),
+        ("ants_bees_finetune", "ants_bees_scratch", []),
+        ("names_rnn", "names_course", []),
+        ("names_rnn", "names_plain_rnn", ["names_course"]),
+        ("rmb_lenet", "rmb_grayscale", []),
     ],
 )
-def test_variant_overlays_change_what_they_say(task: str, variant: str, tmp_path: Path, run_cli) -> None:
+def test_variant_overlays_change_what_they_say(
+    task: str, variant: str, beneath: list[str], tmp_path: Path, run_cli
+) -> None:
     config = REPO / "configs" / f"{task}.yaml"
-    overlay = REPO / "configs" / "variants" / f"{variant}.yaml"
+    overlays = [
+        arg
+        for name in [*beneath, variant]
+        for arg in ("--config", str(REPO / "configs" / "variants" / f"{name}.yaml"))
+    ]
     cli = run_cli(
-        "fit", "--config", str(config), "--config", str(overlay), "--trainer.fast_dev_run", "true",
+        "fit", "--config", str(config), *overlays, "--trainer.fast_dev_run", "true",
         *synthetic_data_args(config, tmp_path),
     )  # fmt: skip
     assert cli.trainer.state.finished
@@ -107,6 +116,10 @@ def test_variant_overlays_change_what_they_say(task: str, variant: str, tmp_path
     elif variant == "rmb_grayscale":
         grey = [t for t in cli.datamodule.augment.transforms if type(t).__name__ == "RandomGrayscale"]
         assert grey and grey[0].p == 0.5
+    elif variant == "names_plain_rnn":
+        assert type(cli.model.net.rnn.rnn) is nn.RNN and cli.trainer.gradient_clip_val == 1.0
+        (optimizer,) = cli.trainer.optimizers
+        assert type(optimizer) is torch.optim.SGD and optimizer.defaults["lr"] == 0.05
     else:
         rnn = cli.model.net.rnn
         assert rnn.embedding is None and not rnn.rnn.bidirectional and cli.model.net.bag is None

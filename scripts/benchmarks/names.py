@@ -27,6 +27,9 @@ CLIPPED_GRADIENTS = ["--trainer.gradient_clip_val", "1.0"]  # total norm, over e
 # The course's network: one-hot letters (with case), one GRU direction, the last hidden state, 15 epochs,
 # no schedule.
 COURSE_STYLE = ["--config", str(REPO / "configs" / "variants" / "names_course.yaml")]
+# Its plain tanh cell trained by SGD, the gradient norm clipped at 1 (the overlay), or not.
+PLAIN_RNN = [*COURSE_STYLE, "--config", str(REPO / "configs" / "variants" / "names_plain_rnn.yaml")]
+UNCLIPPED = ["--trainer.gradient_clip_val", "null"]
 VARIANTS = {  # --variants key: (row label, flags added to the recipe's)
     "recipe": ("recipe (configs/names_rnn.yaml)", []),
     "no-adjustment": ("recipe, no logit adjustment", NO_LOGIT_ADJUSTMENT),
@@ -37,6 +40,8 @@ VARIANTS = {  # --variants key: (row label, flags added to the recipe's)
     "clipped": ("recipe, grad norm clipped at 1", CLIPPED_GRADIENTS),
     "course": ("course-style one-hot GRU", COURSE_STYLE),
     "course-clipped": ("course-style GRU, clipped at 1", COURSE_STYLE + CLIPPED_GRADIENTS),
+    "plain-rnn": ("plain RNN, SGD, clipped at 1", PLAIN_RNN),
+    "plain-rnn-unclipped": ("plain RNN, SGD, not clipped", PLAIN_RNN + UNCLIPPED),
 }
 
 

@@ -43,6 +43,8 @@ def test_names_benchmark_prints_recipe_baselines_and_majority(names_folder: Path
         "recipe, grad norm clipped at 1",
         "course-style one-hot GRU",
         "course-style GRU, clipped at 1",
+        "plain RNN, SGD, clipped at 1",
+        "plain RNN, SGD, not clipped",
     )
     for variant in variants:
         rows = [line for line in out.splitlines() if line.startswith(variant)]
