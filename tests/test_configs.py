@@ -94,6 +94,7 @@ def test_fast_dev_run(config: Path, tmp_path: Path, run_cli) -> None:
         ("ants_bees_finetune", "ants_bees_scratch", []),
         ("names_rnn", "names_course", []),
         ("names_rnn", "names_plain_rnn", ["names_course"]),
+        ("pennfudan_fasterrcnn", "pennfudan_scratch", []),
         ("rmb_lenet", "rmb_grayscale", []),
     ],
 )
@@ -106,16 +107,21 @@ def test_variant_overlays_change_what_they_say(
         for name in [*beneath, variant]
         for arg in ("--config", str(REPO / "configs" / "variants" / f"{name}.yaml"))
     ]
-    cli = run_cli(
-        "fit", "--config", str(config), *overlays, "--trainer.fast_dev_run", "true",
-        *synthetic_data_args(config, tmp_path),
-    )  # fmt: skip
+    data_args = synthetic_data_args(config, tmp_path)
+    if variant == "pennfudan_scratch":  # the synthetic photos' size on top of the recipe's own options
+        yaml_net = yaml.safe_load(Path(overlays[-1]).read_text())["model"]["init_args"]["net"]["init_args"]
+        data_args[-1] = json.dumps({**yaml_net["options"], **json.loads(data_args[-1])})
+    cli = run_cli("fit", "--config", str(config), *overlays, "--trainer.fast_dev_run", "true", *data_args)
     assert cli.trainer.state.finished
     if variant == "ants_bees_scratch":
         assert cli.model.net.weights is None and cli.model.strategy == "none"
     elif variant == "rmb_grayscale":
         grey = [t for t in cli.datamodule.augment.transforms if type(t).__name__ == "RandomGrayscale"]
         assert grey and grey[0].p == 0.5
+    elif variant == "pennfudan_scratch":
+        detector = cli.model.net.model
+        assert cli.model.net.weights is None and detector.roi_heads.fg_bg_sampler.batch_size_per_image == 128
+        assert detector.roi_heads.score_thresh == 0.001  # low-scored boxes reach the mAP
     elif variant == "names_plain_rnn":
         assert type(cli.model.net.rnn.rnn) is nn.RNN and cli.trainer.gradient_clip_val == 1.0
         (optimizer,) = cli.trainer.optimizers
