@@ -41,8 +41,10 @@ def synthetic_data_args(config: Path, tmp_path: Path) -> list[str]:
             str(write_pedestrians(tmp_path / "pedestrians", 10)),
             "--data.image_size",
             "48",
-            "--model.init_args.net.init_args.options",
-            '{"min_size": 48, "max_size": 48}',
+            "--model.init_args.net.init_args.options.min_size",  # one key at a time: the rest stay
+            "48",
+            "--model.init_args.net.init_args.options.max_size",
+            "48",
         ]
     if issubclass(data_class, ImageFolderDataModule):
         class_names = getattr(data_class, "CLASS_NAMES", ("a", "b"))
@@ -107,11 +109,10 @@ def test_variant_overlays_change_what_they_say(
         for name in [*beneath, variant]
         for arg in ("--config", str(REPO / "configs" / "variants" / f"{name}.yaml"))
     ]
-    data_args = synthetic_data_args(config, tmp_path)
-    if variant == "pennfudan_scratch":  # the synthetic photos' size on top of the recipe's own options
-        yaml_net = yaml.safe_load(Path(overlays[-1]).read_text())["model"]["init_args"]["net"]["init_args"]
-        data_args[-1] = json.dumps({**yaml_net["options"], **json.loads(data_args[-1])})
-    cli = run_cli("fit", "--config", str(config), *overlays, "--trainer.fast_dev_run", "true", *data_args)
+    cli = run_cli(
+        "fit", "--config", str(config), *overlays, "--trainer.fast_dev_run", "true",
+        *synthetic_data_args(config, tmp_path),
+    )  # fmt: skip
     assert cli.trainer.state.finished
     if variant == "ants_bees_scratch":
         assert cli.model.net.weights is None and cli.model.strategy == "none"
