@@ -29,7 +29,8 @@ SCRATCH = str(REPO / "configs" / "variants" / "pennfudan_scratch.yaml")
 VIEWS = str(REPO / "configs" / "views" / "pennfudan_fasterrcnn.yaml")
 SMALL = [
     "--data.image_size", "48", "--data.batch_size", "2",
-    "--model.net.init_args.options", '{"min_size": 48, "max_size": 48, "box_score_thresh": 0.0}',
+    "--model.net.init_args.options.min_size", "48", "--model.net.init_args.options.max_size", "48",
+    "--model.net.init_args.options.box_score_thresh", "0.0",  # one key at a time: the config's others stay
 ]  # fmt: skip
 LOSS_PARTS = ("loss_classifier", "loss_box_reg", "loss_objectness", "loss_rpn_box_reg")
 
