@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 import re
 import tempfile
 from collections.abc import Iterator, Mapping
@@ -12,8 +13,10 @@ import torch
 from torch import nn
 
 from lit_modules.nets.loading import weight_mismatches
+from lit_modules.nets.safe_pickle import safe_torch_load
 
 # Settings that must be positive wherever they appear in a config (e.g. an optimizer's init_args.lr).
+REFUSED_GLOBAL = re.compile(r"GLOBAL ([\w.]+)")  # how torch's weights_only unpickler names what it refused
 POSITIVE_KEYS = re.compile(r"lr|learning_rate|max_lr|batch_size")  # min_lr and eta_min may be 0
 
 
@@ -51,9 +54,27 @@ def unwritable(folder: Path) -> str | None:
     return None
 
 
+def unloadable_checkpoint(ckpt_path: str | Path) -> str | None:
+    """Why ``--ckpt_path`` is no checkpoint that loads without running code, or None."""
+    try:
+        checkpoint = torch.load(ckpt_path, map_location="cpu", mmap=True, weights_only=True)
+    except pickle.UnpicklingError as err:
+        called = REFUSED_GLOBAL.search(str(err))
+        reason = (
+            f"loading it would call {called.group(1) if called else 'more than tensors'}, which can run code"
+        )
+    except Exception:  # truncated, empty, another format: torch raises several types
+        reason = "it does not load: it is truncated, empty or no checkpoint"
+    else:
+        if isinstance(checkpoint, dict) and "state_dict" in checkpoint:
+            return None
+        reason = "it is a torch file but no Lightning checkpoint (no state_dict)"
+    return f"--ckpt_path {ckpt_path}: {reason}. Pass a .ckpt file a hello-lightning fit wrote, best or last."
+
+
 def checkpoint_misfit(ckpt_path: str | Path, model: nn.Module, hparams: Mapping[str, Any]) -> str | None:
     """Why a checkpoint from another network or class count cannot restore ``model``, or None."""
-    checkpoint = torch.load(ckpt_path, map_location="cpu", mmap=True, weights_only=False)
+    checkpoint = safe_torch_load(ckpt_path, mmap=True)
     problems = weight_mismatches(model.state_dict(), checkpoint.get("state_dict", {}))
     if not problems:
         return None

@@ -36,6 +36,8 @@ from torch import nn
 from datamodules import ImageFolderDataModule
 from datamodules.transforms import normalize_batch
 from lit_modules.classification import ClassificationTask
+from lit_modules.nets.errors import ConfigError
+from lit_modules.nets.safe_pickle import safe_torch_load
 
 FORMATS = {"onnx": ".onnx", "torchscript": ".pt"}
 
@@ -55,7 +57,7 @@ class Deployable(nn.Module):
 
 def load_classifier(ckpt: Path) -> ClassificationTask:
     """The trained module of a ``hello-lightning`` checkpoint, rebuilt from the config saved in it."""
-    hparams = torch.load(ckpt, map_location="cpu", weights_only=False).get("hyper_parameters", {})
+    hparams = safe_torch_load(ckpt).get("hyper_parameters", {})
     module_name, _, class_name = hparams.get("_class_path", "").rpartition(".")
     if not hparams.get("input_shape"):
         raise SystemExit(
@@ -64,7 +66,7 @@ def load_classifier(ckpt: Path) -> ClassificationTask:
             "do not trace)."
         )
     model_class = getattr(importlib.import_module(module_name), class_name)  # lets Lightning rebuild it
-    return model_class.load_from_checkpoint(ckpt, map_location="cpu").eval()
+    return model_class.load_from_checkpoint(ckpt, map_location="cpu", weights_only=True).eval()
 
 
 def load_data(ckpt: Path, data_dir: str | None) -> ImageFolderDataModule:
@@ -132,7 +134,10 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if not args.ckpt.is_file():
         parser.error(f"checkpoint {args.ckpt} does not exist; train first (hello-lightning fit --config ...)")
-    model = load_classifier(args.ckpt)
+    try:
+        model = load_classifier(args.ckpt)
+    except ConfigError as err:
+        parser.exit(2, f"error: {err}\n")
     datamodule = load_data(args.ckpt, args.data_dir)
     mean, std = datamodule.mean, datamodule.std
     deployable = Deployable(model.net, mean, std).eval()

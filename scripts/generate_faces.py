@@ -16,11 +16,12 @@ from pathlib import Path
 import torch
 from torchvision.utils import save_image
 
+from lit_modules.config_checks import unloadable_checkpoint
 from lit_modules.dcgan import DCGAN
 
 
 def generate(ckpt: Path, out: Path, n: int = 64, walks: int = 4, steps: int = 10, seed: int = 0) -> None:
-    model = DCGAN.load_from_checkpoint(ckpt, map_location="cpu")
+    model = DCGAN.load_from_checkpoint(ckpt, map_location="cpu", weights_only=True)
     generator = torch.Generator().manual_seed(seed)
     images = model.generate(model.noise(n, generator))
     out.mkdir(parents=True, exist_ok=True)
@@ -46,6 +47,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if not args.ckpt.is_file():
         parser.error(f"checkpoint {args.ckpt} does not exist; train first (hello-lightning fit --config ...)")
+    if problem := unloadable_checkpoint(args.ckpt):
+        parser.error(problem)
     if min(args.n, args.walks, args.steps) < 1 or args.steps < 2:
         parser.error("--n and --walks must be >= 1 and --steps >= 2")
     out = args.out or args.ckpt.resolve().parent.parent / "generated"

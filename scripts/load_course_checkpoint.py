@@ -5,7 +5,8 @@
 
 Accepts plain state dicts, whole pickled models, ``nn.DataParallel`` files (``module.`` names) and checkpoint
 dicts (``model_state_dict``, ``optimizer_state_dict``, ``epoch``); files saved on a GPU load on the CPU.
-The output is a plain ``state_dict`` of the network. Whole-model pickles run pickle code: trusted files only.
+The output is a plain ``state_dict`` of the network. No file runs code: a pickle that would call anything
+but tensors, containers and torch.nn layers is refused (``HELLO_LIGHTNING_TRUST_PICKLE=1`` allows it).
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         extras = load_weights(net, args.path, strict=args.strict)
     except (ValueError, FileNotFoundError) as err:
-        parser.exit(1, f"error: {err}\n")
+        parser.exit(2, f"error: {err}\n")
     count = sum(p.numel() for p in net.parameters())
     print(f"Loaded {args.path} into {type(net).__name__} ({count:,} parameters).")
     for key, value in extras.items():

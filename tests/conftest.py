@@ -5,6 +5,8 @@ from __future__ import annotations
 import io
 import json
 import os
+import subprocess
+import sys
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
@@ -128,6 +130,23 @@ def write_pedestrians(
         (root / "annotations").mkdir(exist_ok=True)
         (root / "annotations" / "instances.json").write_text(json.dumps(coco))
     return root
+
+
+PICKLE_PAYLOAD = """
+import os, sys, torch
+
+class Payload:
+    def __reduce__(self):
+        return (os.system, ("touch " + sys.argv[2],))
+
+torch.save({"state_dict": {"w": torch.zeros(1)}, "extra": Payload()}, sys.argv[1])
+"""
+
+
+def pickle_payload(path: Path, marker: Path) -> Path:
+    """A weights file at ``path`` whose pickle creates ``marker`` if it is ever loaded with full pickle."""
+    subprocess.run([sys.executable, "-c", PICKLE_PAYLOAD, str(path), str(marker)], check=True, timeout=60)
+    return path
 
 
 def write_names(root: Path, names_by_language: dict[str, Sequence[str]] | None = None) -> Path:

@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import importlib
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import torch
+import torchvision
 from torch import nn
 
 from lit_modules.nets import LeNet
 from lit_modules.nets.errors import ConfigError
 from lit_modules.nets.loading import load_weights, match_prefix, read_checkpoint
-from tests.conftest import REPO
+from lit_modules.nets.safe_pickle import TRUST_VARIABLE as TRUST
+from lit_modules.nets.safe_pickle import StandIn, UnsafePickleError, safe_torch_load
+from lit_modules.nets.torchvision_weights import download_state_dict
+from tests.conftest import REPO, pickle_payload
 
 
 def same_weights(a: nn.Module, b: nn.Module) -> bool:
@@ -148,3 +153,74 @@ def test_script_loads_and_saves(tmp_path: Path) -> None:
     net = LeNet(num_classes=2)
     net.load_state_dict(torch.load(out, weights_only=True))
     assert same_weights(net, trained)
+
+
+# -- no file runs code -------------------------------------------------------------------------------------
+def payload_file(tmp_path: Path) -> tuple[Path, Path]:
+    return pickle_payload(tmp_path / "payload.pth", tmp_path / "code_ran"), tmp_path / "code_ran"
+
+
+def test_a_pickle_payload_never_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path, marker = payload_file(tmp_path)
+    with pytest.raises(
+        UnsafePickleError, match=rf"{path} is a pickle that would call posix.system.*{TRUST}=1"
+    ):
+        load_weights(LeNet(num_classes=2), path)
+    assert not marker.exists()
+    monkeypatch.setenv(TRUST, "1")  # the explicit opt-in: the same file then runs, with a warning
+    with pytest.warns(UserWarning, match="can run any code"), pytest.raises(ValueError, match="does not fit"):
+        load_weights(LeNet(num_classes=2), path)
+    assert marker.exists()
+
+
+@pytest.mark.parametrize("script", ["export.py", "load_course_checkpoint.py", "generate_faces.py"])
+def test_scripts_refuse_a_pickle_payload(script: str, tmp_path: Path) -> None:
+    path, marker = payload_file(tmp_path)
+    done = subprocess.run(
+        [sys.executable, str(REPO / "scripts" / script), str(path)],
+        capture_output=True, text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(REPO)},
+    )  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    assert "posix.system" in done.stderr and "Traceback" not in done.stderr
+    assert not marker.exists()
+
+
+class CallsEval:
+    def __reduce__(self):
+        return (eval, ("1+1",))
+
+
+def test_only_listed_callables_run_in_a_whole_model(tmp_path: Path, monkeypatch) -> None:
+    """A class that is gone loads as an inert stand-in, whatever its arguments; a function that exists here
+    but is not on the list stops the load; a file that is no torch file is named."""
+    torch.save({"model": CallsEval()}, tmp_path / "eval.pth")
+    with pytest.raises(UnsafePickleError, match="builtins.eval"):
+        safe_torch_load(tmp_path / "eval.pth")
+    (tmp_path / "course_gone.py").write_text(
+        "class Net:\n    def __reduce__(self):\n        return (Net, ('rm -rf /',))\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    torch.save({"model": importlib.import_module("course_gone").Net()}, tmp_path / "gone.pth")
+    (tmp_path / "course_gone.py").unlink()
+    monkeypatch.delitem(sys.modules, "course_gone")
+    assert isinstance(safe_torch_load(tmp_path / "gone.pth")["model"], StandIn)
+    (tmp_path / "text.pth").write_text("not a torch file")
+    with pytest.raises(ConfigError, match="text.pth is not a readable torch file"):
+        safe_torch_load(tmp_path / "text.pth")
+
+
+def test_torchvision_weights_load_tensors_only_and_are_rehashed(tmp_path, monkeypatch) -> None:
+    """The hub's cached copy is checked against the digest in its name; torch loads it weights-only."""
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    enum = torchvision.models.ResNet18_Weights.IMAGENET1K_V1
+    cached = tmp_path / "torch" / "hub" / "checkpoints" / Path(enum.url).name
+    cached.parent.mkdir(parents=True)
+    cached.write_bytes(b"changed since it was downloaded")
+    calls: list[dict] = []
+    monkeypatch.setattr(
+        torchvision.models._api, "load_state_dict_from_url", lambda url, **kw: calls.append(kw) or {}
+    )
+    with pytest.warns(UserWarning, match="no longer has its SHA-256"):
+        download_state_dict(enum)
+    assert not cached.exists()
+    assert calls[0]["weights_only"] is True and calls[0]["check_hash"] is True

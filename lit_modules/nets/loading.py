@@ -8,42 +8,18 @@ Lightning checkpoints, torchvision's pretrained weights and the CLI's checkpoint
 
 from __future__ import annotations
 
-import pickle
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
 
 import torch
 from torch import nn
 
 from lit_modules.nets.errors import ConfigError
+from lit_modules.nets.safe_pickle import safe_torch_load
 
 # Where checkpoint dicts keep their weights: the course's, Lightning's, and other common layouts.
 WEIGHT_KEYS = ("model_state_dict", "state_dict", "model", "net")
 WEIGHT_FILE_SUFFIXES = (".pth", ".pt", ".ckpt", ".pkl")
-
-
-class _Stub(nn.Module):
-    """Stands in for a network class not importable here; unpickling fills its modules and tensors."""
-
-    def forward(self, *args: Any) -> Any:
-        raise RuntimeError("A stand-in network only carries weights; it cannot run.")
-
-
-class _LenientUnpickler(pickle.Unpickler):
-    def find_class(self, module: str, name: str) -> Any:
-        try:
-            return super().find_class(module, name)
-        except (ImportError, AttributeError):
-            return _Stub
-
-
-class _LenientPickle:
-    """A ``pickle_module`` for ``torch.load`` that unpickles whole models whose classes are not importable."""
-
-    Unpickler = _LenientUnpickler
-    load = staticmethod(pickle.load)
-    __name__ = "pickle"
 
 
 def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> tuple[dict, dict]:
@@ -51,16 +27,12 @@ def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
 
     Understands plain state dicts, checkpoint dicts (``model_state_dict``/``state_dict``/``model`` inside),
     and whole pickled models (``torch.save(model)``) even when their class is not importable here. Tensors
-    saved on a GPU land on ``map_location``. Plain tensors load safely; a whole-model pickle runs pickle
-    code, so only load such files from sources you trust.
+    saved on a GPU land on ``map_location``. No file runs code: ``safe_torch_load`` refuses one that would.
     """
     path = Path(path).expanduser()
     if not path.is_file():
         raise ConfigError(f"No weights file at {path}.")
-    try:
-        loaded = torch.load(path, map_location=map_location, weights_only=True)
-    except pickle.UnpicklingError:
-        loaded = torch.load(path, map_location=map_location, weights_only=False, pickle_module=_LenientPickle)
+    loaded = safe_torch_load(path, map_location)
     extras: dict = {}
     if isinstance(loaded, Mapping):
         for key in WEIGHT_KEYS:

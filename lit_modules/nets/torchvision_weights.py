@@ -7,6 +7,9 @@ download ends in one line saying which file to fetch and how to pass it.
 
 from __future__ import annotations
 
+import hashlib
+import re
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -16,6 +19,8 @@ from torchvision.models import Weights, get_model_weights, get_weight
 
 from lit_modules.nets.errors import ConfigError
 from lit_modules.nets.loading import WEIGHT_FILE_SUFFIXES, load_weights
+
+HASH_IN_NAME = re.compile(r"-([a-f0-9]{6,})\.")  # torch hub's convention: <name>-<sha256 prefix>.<ext>
 
 
 def is_weights_file(weights: str) -> bool:
@@ -37,13 +42,28 @@ def weights_enum(name: str, weights: str, flag: str = "--model.net.init_args.wei
     return found
 
 
+def hub_copy_is_intact(path: Path) -> bool:
+    """Whether a torch hub file still has the SHA-256 its name starts (``resnet18-f37072fd.pth``); a name
+    without a digest cannot be checked and counts as intact."""
+    match = HASH_IN_NAME.search(path.name)
+    return match is None or hashlib.sha256(path.read_bytes()).hexdigest().startswith(match.group(1))
+
+
 def download_state_dict(
     enum: Weights, flag: str = "--model.net.init_args.weights"
 ) -> dict[str, torch.Tensor]:
-    """The weights' tensors, from the torch hub cache or downloaded into it; offline, one line saying what
-    to do."""
+    """The weights' tensors, from the torch hub cache or downloaded into it, loaded without running pickle
+    code; offline, one line saying what to do.
+
+    torch checks the digest only while downloading, so a cached copy is checked again here, and one that
+    changed since is fetched anew.
+    """
+    cached = Path(torch.hub.get_dir()) / "checkpoints" / Path(enum.url).name
+    if cached.is_file() and not hub_copy_is_intact(cached):
+        warnings.warn(f"{cached} no longer has its SHA-256: fetching it again.", stacklevel=2)
+        cached.unlink()
     try:
-        return enum.get_state_dict(progress=True, check_hash=True)
+        return enum.get_state_dict(progress=True, check_hash=True, weights_only=True)
     except Exception as err:
         file = Path(enum.url).name
         raise ConfigError(
