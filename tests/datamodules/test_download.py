@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import functools
+import io
+import tarfile
 import threading
 import zipfile
 from collections.abc import Iterator
@@ -42,7 +44,7 @@ def test_download_checks_and_extracts_once(served, tmp_path: Path, monkeypatch) 
     download_and_extract(url, target, sha256sum(archive))
     assert (target / "PetImages" / "Cat" / "0.jpg").is_file()
     unpacked: list[str] = []
-    monkeypatch.setattr(download, "extract_archive", lambda *args: unpacked.append(args[0]))
+    monkeypatch.setattr(download, "unpack", lambda archive, root: unpacked.append(str(archive)))
     again = download_and_extract(
         "http://127.0.0.1:1/unreachable.zip", target, sha256sum(archive), filename="pets.zip"
     )  # the verified copy is reused: no download, and no second unpacking
@@ -74,3 +76,71 @@ def test_cats_dogs_prepare_data_then_setup(served, tmp_path: Path) -> None:
     dm.setup("test")
     assert {path.name: why for path, why in dm.skipped.items()} == {"666.jpg": "empty file"}
     assert sum(len(dm.dataset(s)) for s in ("train", "val", "test")) == 10
+
+
+def test_a_failed_download_leaves_nothing_to_reuse(served, tmp_path: Path) -> None:
+    url, archive = served
+    target = tmp_path / "data"
+    with pytest.raises(DataError, match="Could not download"):
+        download_and_extract(url.replace("pets.zip", "absent.zip"), target, None, filename="pets.zip")
+    assert sorted(p.name for p in target.iterdir()) == []  # no 0-byte archive, no .partial
+    (target / "pets.zip.partial").write_bytes(b"half of an older download")
+    download_and_extract(url, target, sha256sum(archive))
+    assert sha256sum(target / "pets.zip") == sha256sum(archive)
+    assert not (target / "pets.zip.partial").exists()
+
+
+def test_a_download_without_checksum_says_so(served, tmp_path: Path) -> None:
+    url, archive = served
+    with pytest.warns(UserWarning, match=f"without a checksum.*{sha256sum(archive)}"):
+        download_and_extract(url, tmp_path / "data", None)
+
+
+def _member(name: str, data: bytes = b"", kind: bytes = tarfile.REGTYPE, link: str = ""):
+    info = tarfile.TarInfo(name)
+    info.type, info.linkname, info.size = kind, link, len(data)
+    return info, io.BytesIO(data)
+
+
+@pytest.mark.parametrize(
+    "members",
+    [
+        [("../../escaped.txt", b"x", tarfile.REGTYPE, "")],
+        [("{outside}/escaped.txt", b"x", tarfile.REGTYPE, "")],
+        [("link", b"", tarfile.SYMTYPE, "{outside}"), ("link/escaped.txt", b"x", tarfile.REGTYPE, "")],
+        [("hard", b"", tarfile.LNKTYPE, "{outside}/escaped.txt")],
+        [("device", b"", tarfile.CHRTYPE, "")],
+    ],
+    ids=["dot_dot", "absolute", "through_symlink", "hard_link", "device"],
+)
+def test_a_tar_never_writes_outside_its_folder(members, tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    root = tmp_path / "deep" / "data"
+    root.mkdir(parents=True)
+    archive = tmp_path / "evil.tar"
+    with tarfile.open(archive, "w") as tar:
+        tar.addfile(*_member("fine/a.txt", b"inside"))
+        for name, data, kind, link in members:
+            tar.addfile(*_member(name.format(outside=outside), data, kind, link.format(outside=outside)))
+    if members[0][0].startswith("{outside}"):  # the data filter strips the leading slash: it lands inside
+        download.unpack(archive, root)
+        assert (root / str(outside).lstrip("/") / "escaped.txt").is_file()
+    else:
+        with pytest.raises(DataError, match="outside|no plain file"):
+            download.unpack(archive, root)
+        assert list(root.iterdir()) == []  # checked before the first member is written
+    assert list(outside.iterdir()) == []
+    assert not (tmp_path / "escaped.txt").exists() and not (tmp_path / "deep" / "escaped.txt").exists()
+
+
+def test_a_zip_never_writes_outside_its_folder(tmp_path: Path) -> None:
+    archive = tmp_path / "evil.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("../../escaped.txt", b"x")
+        zf.writestr("/absolute.txt", b"x")
+    root = tmp_path / "deep" / "data"
+    root.mkdir(parents=True)
+    download.unpack(archive, root)
+    assert sorted(p.name for p in root.iterdir()) == ["absolute.txt", "escaped.txt"]
+    assert not (tmp_path / "escaped.txt").exists() and not (tmp_path / "deep" / "escaped.txt").exists()
