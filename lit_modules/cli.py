@@ -17,8 +17,9 @@ import torch.distributed as dist
 from jsonargparse import Namespace
 from lightning.pytorch.callbacks import LearningRateMonitor
 from lightning.pytorch.cli import ArgsType, LightningArgumentParser, LightningCLI
+from lightning.pytorch.plugins.io import CheckpointIO
 from lightning.pytorch.utilities import rank_zero_info
-from lightning.pytorch.utilities.exceptions import SIGTERMException
+from lightning.pytorch.utilities.exceptions import MisconfigurationException, SIGTERMException
 
 from datamodules.errors import DataError
 from lit_modules.callbacks import (
@@ -32,10 +33,19 @@ from lit_modules.callbacks import (
     PredictionCsv,
     TestConfusionMatrix,
 )
+from lit_modules.callbacks.config_record import ConfigRecord
+from lit_modules.callbacks.unstarted_run import DiscardUnstartedRun
+from lit_modules.checkpoint_io import AtomicCheckpointIO
 from lit_modules.clean_exit import user_errors_exit
 from lit_modules.cli_help import HelpFormatter, description, set_ckpt_path_help
-from lit_modules.config_checks import checkpoint_misfit, non_positive_settings, unwritable
+from lit_modules.config_checks import (
+    checkpoint_misfit,
+    non_positive_settings,
+    unloadable_checkpoint,
+    unwritable,
+)
 from lit_modules.nets.errors import ConfigError
+from lit_modules.parse_errors import OneLineErrorParser
 from lit_modules.runs import CHECKPOINT_WORDS, newest_checkpoint, snake_case, version_of_checkpoint
 
 # Lightning's own use of jsonargparse triggers deprecation notices a user can do nothing about.
@@ -137,7 +147,8 @@ class HelloCLI(LightningCLI):
             subclass_mode_model=True,
             subclass_mode_data=True,
             auto_configure_optimizers=False,
-            save_config_kwargs={"overwrite": True},
+            save_config_callback=ConfigRecord,
+            parser_class=OneLineErrorParser,
             trainer_defaults={"default_root_dir": "runs"},
             parser_kwargs={
                 "description": description(),
@@ -173,6 +184,7 @@ class HelloCLI(LightningCLI):
         parser.add_lightning_class_args(Interruption, "interruption")
         parser.add_lightning_class_args(FiniteLoss, "finite_loss")
         parser.add_lightning_class_args(DataSummary, "data_summary")
+        parser.add_lightning_class_args(DiscardUnstartedRun, "discard_unstarted_run")
         parser.add_lightning_class_args(HparamsWithMetrics, "hparams_metrics")
         parser.add_lightning_class_args(TestConfusionMatrix, "test_confusion_matrix")
         parser.add_argument(
@@ -222,6 +234,8 @@ class HelloCLI(LightningCLI):
             ckpt_path = config.ckpt_path = str(found)
         if ckpt_path and not Path(ckpt_path).is_file():
             self.parser.error(f"--ckpt_path {ckpt_path}: no such file. Pass a .ckpt file, best or last.")
+        if ckpt_path and (problem := unloadable_checkpoint(ckpt_path)):
+            self.parser.error(problem)
         if ckpt_path:
             self.run_version = version_of_checkpoint(ckpt_path, self.task_dir)
         # LightningCLI next replaces the model settings by those saved in the checkpoint, silently dropping
@@ -297,7 +311,18 @@ class HelloCLI(LightningCLI):
         self._check_checkpoint_fits()
 
     def instantiate_trainer(self, **kwargs: Any) -> pl.Trainer:
-        trainer = super().instantiate_trainer(**kwargs)
+        """The configured Trainer, with checkpoints written atomically unless the config picks a
+        ``CheckpointIO``; a setting the Trainer refuses (``--trainer.max_epochs -3``) is one message."""
+        configured = self.config_init[self.subcommand].trainer.get("plugins") if self.subcommand else None
+        plugins = (
+            list(configured) if isinstance(configured, list | tuple) else [configured] * bool(configured)
+        )
+        if not any(isinstance(plugin, CheckpointIO) for plugin in plugins):
+            plugins.append(AtomicCheckpointIO())
+        try:
+            trainer = super().instantiate_trainer(plugins=plugins, **kwargs)
+        except MisconfigurationException as err:
+            raise ConfigError(f"--trainer: {err}") from err
         if not trainer.loggers:  # --trainer.logger false: nothing to log learning rates to
             trainer.callbacks = [c for c in trainer.callbacks if not isinstance(c, LearningRateMonitor)]
         return trainer

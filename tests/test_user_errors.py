@@ -20,7 +20,7 @@ from datamodules import DataLayoutError
 from lit_modules.clean_exit import EXIT_USER_ERROR, TRACEBACK_VARIABLE
 from lit_modules.cli import main
 from lit_modules.nets import LeNet
-from tests.conftest import REPO, write_class_folders, write_pedestrians
+from tests.conftest import REPO, pickle_payload, write_class_folders, write_pedestrians
 
 COMMAND = Path(sys.executable).parent / "hello-lightning"
 RMB = str(REPO / "configs" / "rmb_lenet.yaml")
@@ -47,6 +47,8 @@ def inputs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
         (root / "latin1" / f"{language}.txt").write_bytes(names.encode("latin-1"))
     lenet = {f"net.{k}": v for k, v in LeNet(num_classes=2).state_dict().items()}
     torch.save({"state_dict": lenet, "hyper_parameters": {}}, root / "lenet.ckpt")
+    (root / "truncated.ckpt").write_bytes((root / "lenet.ckpt").read_bytes()[:1000])
+    pickle_payload(root / "payload.pth", root / "code_ran")
     return {"root": str(root), "port": str(closed_port())}
 
 
@@ -99,6 +101,33 @@ CASES = {
          "--ckpt_path", "{root}/lenet.ckpt"],
         ["--ckpt_path {root}/lenet.ckpt does not fit the configured model", "without --ckpt_path"],
     ),
+    "pickle_payload_as_weights": (
+        ["fit", "--config", str(REPO / "configs" / "ants_bees_finetune.yaml"),
+         "--data.data_dir", "{root}/ants_bees", "--model.net.init_args.weights", "{root}/payload.pth"],
+        ["{root}/payload.pth is a pickle that would call posix.system", "HELLO_LIGHTNING_TRUST_PICKLE=1"],
+    ),
+    "pickle_payload_as_checkpoint": (
+        ["test", "--config", RMB, "--ckpt_path", "{root}/payload.pth"],
+        ["--ckpt_path {root}/payload.pth: loading it would call posix.system, which can run code"],
+    ),
+    "truncated_checkpoint": (
+        ["test", "--config", RMB, "--ckpt_path", "{root}/truncated.ckpt"],
+        ["--ckpt_path {root}/truncated.ckpt: it does not load: it is truncated, empty or no checkpoint"],
+    ),
+    "negative_max_epochs": (
+        ["fit", "--config", RMB, "--data.data_dir", "{root}/ants_bees", "--trainer.max_epochs", "-3"],
+        ["--trainer: `max_epochs` must be a non-negative integer or -1. You passed in -3."],
+    ),
+    "misspelt_data_key": (
+        ["fit", "--config", RMB, "--data.data_dirr", "x"],
+        ["--data.data_dirr: datamodules.RMBDataModule takes no argument 'data_dirr'; "
+         "did you mean --data.data_dir?"],
+    ),
+    "misspelt_optimizer_key": (
+        ["fit", "--config", RMB, "--model.optimizer.init_args.lrr", "0.1"],
+        ["--model.optimizer.init_args.lrr: torch.optim.SGD takes no argument 'lrr'; "
+         "did you mean --model.optimizer.init_args.lr?"],
+    ),
     "names_file_not_utf8": (
         ["fit", "--config", str(REPO / "configs" / "names_rnn.yaml"), "--data.data_dir", "{root}/latin1"],
         ["{root}/latin1/French.txt is not UTF-8", "Re-save it as UTF-8"],
@@ -143,8 +172,18 @@ def test_bad_input_ends_in_one_message(case: str, inputs: dict[str, str], outcom
     code, output = outcomes[case]
     assert code == EXIT_USER_ERROR, output
     assert "Traceback" not in output and "LitLogger" not in output  # nor Lightning's tip
+    assert output.count("error:") == 1 and "usage:" not in output  # one line, no usage block
     for word in CASES[case][1]:
         assert word.format(**inputs) in output
+
+
+def test_no_case_ran_the_pickle_payload(inputs: dict[str, str], outcomes) -> None:
+    assert outcomes["pickle_payload_as_weights"][0] == EXIT_USER_ERROR
+    assert not (Path(inputs["root"]) / "code_ran").exists()
+
+
+def test_every_case_leaves_no_run_folder(inputs: dict[str, str], outcomes) -> None:
+    assert not list(Path(inputs["root"]).glob("*/runs/*/version_*"))
 
 
 def test_the_traceback_switch_shows_the_error_itself(tmp_path: Path, monkeypatch, capsys) -> None:
