@@ -1,10 +1,11 @@
 """A decoded-once image cache on disk: written once per data set, then memory-mapped by every run and process.
 
-An entry is a folder named by a hash of what decides its content (the files in order with their sizes and
-modification times, the decoded size, the resize mode, mask or photo, the decoder's version), holding
-``images.u8`` (the rows of uint8 (C, H, W) images, raw) and ``meta.json`` (shape and skipped files). Later
-runs and commands (``fit``, ``test``, ``predict``) open it at once as a numpy memory map, so the processes of
-a node share one copy through the page cache, and data larger than memory pages in from disk.
+An entry is a folder named by a hash of what decides its content (the files in order with their sizes,
+modification times and inode change times, the decoded size, the resize mode, mask or photo, the decoder's
+version), holding ``images.u8`` (the rows of uint8 (C, H, W) images, raw) and ``meta.json`` (shape and
+skipped files). Later runs and commands (``fit``, ``test``, ``predict``) open it at once as a numpy memory
+map, so the processes of a node share one copy through the page cache, and data larger than memory pages
+in from disk.
 
 Safe against two writers (a file lock per entry: the second waits, then reads what the first wrote) and a
 killed writer (an entry is written under a temporary name, synced, then renamed into place; a leftover
@@ -40,7 +41,7 @@ except ImportError:
     resource = None
 
 CACHE_ENV = "HELLO_LIGHTNING_CACHE"
-FORMAT = 1  # bump when the entry layout or the decoding changes
+FORMAT = 2  # bump when the entry layout or the decoding changes
 DATA, META = "images.u8", "meta.json"
 SPARE = 2**30  # bytes of memory or disk left free beyond the estimate
 Entry = TypeVar("Entry")
@@ -62,11 +63,12 @@ def cache_key(paths: Sequence[Path], size: tuple[int, int], keep_aspect: bool, m
         json.dumps([FORMAT, PIL.__version__, list(size), keep_aspect, mask, len(paths)]).encode()
     )
     for path in map(os.path.abspath, paths):
+        digest.update(os.fsencode(path))  # the bytes the file system holds, UTF-8 or not
         try:
             stat = os.stat(path)
-            digest.update(f"{path}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+            digest.update(f"\0{stat.st_size}\0{stat.st_mtime_ns}\0{stat.st_ctime_ns}\n".encode())
         except OSError:
-            digest.update(f"{path}\0missing\n".encode())
+            digest.update(b"\0missing\n")
     return digest.hexdigest()[:32]
 
 
@@ -100,8 +102,15 @@ def available_memory() -> int | None:
     return min(known) if known else None
 
 
-def gib(nbytes: int) -> str:
-    return f"{nbytes / 2**30:.1f} GiB"
+SIZE_UNITS = ("bytes", "KiB", "MiB", "GiB", "TiB")
+
+
+def human_size(nbytes: int) -> str:
+    """``1536`` -> ``1.5 KiB``: a size in the largest unit that keeps a digit before the point."""
+    value, unit = float(nbytes), 0
+    while abs(value) >= 1024 and unit < len(SIZE_UNITS) - 1:
+        value, unit = value / 1024, unit + 1
+    return f"{int(value)} bytes" if unit == 0 else f"{value:.1f} {SIZE_UNITS[unit]}"
 
 
 def read_meta(entry: Path, paths: Sequence[Path]) -> tuple[dict[str, Any], list[int], dict[Path, str]] | None:
@@ -134,9 +143,9 @@ def _read(entry: Path, paths: Sequence[Path]) -> DecodedImages | None:
     except OSError as err:
         if err.errno == errno.ENOMEM:  # the entry is fine: this process may not map that much
             raise DataError(
-                f"Cannot memory-map the {gib((entry / DATA).stat().st_size)} of decoded images in {entry} "
-                "(Cannot allocate memory): the process's address space is limited (ulimit -v). Raise the "
-                "limit, or for class folders use --data.cache stream."
+                f"Cannot memory-map the {human_size((entry / DATA).stat().st_size)} of decoded images in "
+                f"{entry} (Cannot allocate memory): the process's address space is limited (ulimit -v). "
+                "Raise the limit, or for class folders use --data.cache stream."
             ) from err
         return None
     except (ValueError, KeyError, TypeError):
@@ -163,8 +172,10 @@ def _write(entry: Path, fill: Callable[[Path], dict[str, Any]]) -> None:
         meta = fill(partial)
         for written in partial.iterdir():
             _fsync(written)
-    except OSError as err:  # a full disk, most likely
+    except BaseException as err:  # nothing half-written stays behind, whatever stopped the writing
         shutil.rmtree(partial, ignore_errors=True)
+        if not isinstance(err, OSError):
+            raise
         raise DataError(
             f"Writing the decoded-image cache into {partial} failed ({err.strerror}): free space there or "
             "point --data.cache_dir at another disk."
@@ -208,6 +219,11 @@ def written_once(
     except Timeout:
         rank_zero_info(f"Waiting for another process to finish decoding into {entry} ...")
         lock.acquire()
+    except OSError as err:  # a read-only folder or disk: its entries can be read, none can be written
+        raise DataError(
+            f"The decoded-image cache folder {entry.parent} cannot be written ({err.strerror or err}): "
+            f"point --data.cache_dir (or ${CACHE_ENV}) at a writable folder."
+        ) from err
     try:
         found = read(entry)  # written while this process waited
         if found is None:
@@ -225,9 +241,9 @@ def _check_memory(nbytes: int, processes: int) -> None:
     if free is not None and nbytes * processes + SPARE > free:
         each = f" in each of {processes} processes" if processes > 1 else ""
         raise DataError(
-            f"--data.cache host: the decoded images take {gib(nbytes)}{each}, more than the {gib(free)} of "
-            "memory available: use --data.cache disk (memory-mapped, one copy per machine; class folders "
-            "stream what exceeds the memory)."
+            f"--data.cache host: the decoded images take {human_size(nbytes)}{each}, more than the "
+            f"{human_size(free)} of memory available: use --data.cache disk (memory-mapped, one copy per "
+            "machine; class folders stream what exceeds the memory)."
         )
 
 
@@ -275,13 +291,13 @@ def load_images(
             _check_memory(nbytes, processes)
         except DataError:
             raise DataError(
-                f"The decoded images take {gib(nbytes)}, more than the {gib(free)} free in {root} and "
-                f"than the memory available: point --data.cache_dir at a disk with {gib(nbytes + SPARE)} "
-                "free."
+                f"The decoded images take {human_size(nbytes)}, more than the {human_size(free)} free in "
+                f"{root} and than the memory available: point --data.cache_dir at a disk with "
+                f"{human_size(nbytes + SPARE)} free."
             ) from None
         rank_zero_warn(
-            f"{root} has {gib(free)} free, too little for {gib(nbytes)} of decoded images: decoding into "
-            "memory instead, once per process and run (--data.cache_dir picks another folder)."
+            f"{root} has {human_size(free)} free, too little for {human_size(nbytes)} of decoded images: "
+            "decoding into memory instead, once per process and run (--data.cache_dir picks another folder)."
         )
         return decode_images(paths, size, keep_aspect, mask=mask), None
     decoded = written_once(

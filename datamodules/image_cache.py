@@ -11,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 from tqdm import tqdm
@@ -42,6 +43,26 @@ def _resize(
     return resized.crop((left, top, left + width, top + height))
 
 
+def as_rgb(img: Image.Image) -> Image.Image:
+    """Any mode Pillow opens, as 8-bit RGB. 8-bit modes convert as Pillow converts them (alpha dropped,
+    palettes looked up, CMYK mapped); 16-bit samples (``I;16``, and ``I`` holding 16-bit values, as 16-bit
+    PNG and TIFF open) are scaled from 0-65535 and float samples (``F``) from 0-1 to 0-255, where Pillow's
+    own conversion would clip them. ``I`` beyond 16 bits and ``F`` outside 0-1 have no known range: a
+    ``ValueError`` says so, and the file is skipped with that reason."""
+    if img.mode.startswith("I;16") or img.mode in ("I", "F"):
+        samples = np.asarray(img).astype(np.float64)
+        low, high = (samples.min(), samples.max()) if samples.size else (0, 0)
+        full_range = 1.0 if img.mode == "F" else 65535.0
+        if low < 0 or high > full_range:
+            kind = "float samples outside 0-1" if img.mode == "F" else "32-bit samples beyond 16 bits"
+            raise ValueError(f"mode {img.mode}: {kind}, no known range to scale to 8 bits")
+        grey = np.rint(samples * (255 / full_range)).astype(np.uint8)
+        return Image.fromarray(grey, "L").convert("RGB")
+    if img.mode == "P" and "transparency" in img.info:
+        img = img.convert("RGBA")  # Pillow asks palette transparency to go through RGBA
+    return img.convert("RGB")
+
+
 def decode_image(
     path: Path, size: tuple[int, int], keep_aspect: bool = False, mask: bool = False
 ) -> torch.Tensor:
@@ -57,7 +78,7 @@ def decode_image(
         else:
             # JPEG can decode at 1/2, 1/4 or 1/8 scale directly: far faster for big photos.
             img.draft("RGB", (size[1] * 2, size[0] * 2))
-            decoded = _resize(img.convert("RGB"), size, keep_aspect, Image.Resampling.BILINEAR)
+            decoded = _resize(as_rgb(img), size, keep_aspect, Image.Resampling.BILINEAR)
     channels = 1 if mask else 3
     return (
         torch.frombuffer(bytearray(decoded.tobytes()), dtype=torch.uint8)
@@ -71,6 +92,8 @@ def _try_decode(path: Path, size: tuple[int, int], keep_aspect: bool, mask: bool
         return decode_image(path, size, keep_aspect, mask)
     except UnidentifiedImageError:
         return "empty file" if path.stat().st_size == 0 else "not an image"
+    except Image.DecompressionBombError:
+        return f"more pixels than Pillow opens safely ({Image.MAX_IMAGE_PIXELS * 2:,}): a decompression bomb?"
     except (OSError, ValueError, SyntaxError) as err:
         return f"unreadable ({err})"
 

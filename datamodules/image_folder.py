@@ -13,7 +13,7 @@ from torch.utils.data import DataLoader, Dataset, IterableDataset, default_colla
 from torchvision.transforms import v2
 
 from datamodules.device_cache import FolderCacheLocation, cache_device, passthrough
-from datamodules.disk_cache import SPARE, available_memory, decoded_bytes, gib, load_images
+from datamodules.disk_cache import SPARE, available_memory, decoded_bytes, human_size, load_images
 from datamodules.download import download_and_extract
 from datamodules.errors import DataError, DataLayoutError
 from datamodules.global_batch import GlobalBatchSize
@@ -236,8 +236,8 @@ class ImageFolderDataModule(GlobalBatchSize, ResumableTraining, pl.LightningData
         if free is None or nbytes + SPARE <= free:
             return False
         rank_zero_info(
-            f"The decoded images take {gib(nbytes)}, more than the {gib(free)} of memory available: "
-            "streaming them from LitData chunks (as --data.cache stream)."
+            f"The decoded images take {human_size(nbytes)}, more than the {human_size(free)} of memory "
+            "available: streaming them from LitData chunks (as --data.cache stream)."
         )
         return True
 

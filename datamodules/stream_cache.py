@@ -28,7 +28,7 @@ from datamodules.disk_cache import (
     cache_root,
     check_disk,
     decoded_bytes,
-    gib,
+    human_size,
     read_meta,
     written_once,
 )
@@ -111,8 +111,8 @@ def stream_images(
         return found
     if not check_disk(root, nbytes):
         raise DataError(
-            f"--data.cache stream: the decoded images take {gib(nbytes)}, more than is free in {root}: point "
-            "--data.cache_dir at a larger disk."
+            f"--data.cache stream: the decoded images take {human_size(nbytes)}, more than is free in "
+            f"{root}: point --data.cache_dir at a larger disk."
         )
     return written_once(entry, lambda e: _read(e, paths, nbytes), _chunk_writer(paths, size, keep_aspect))
 

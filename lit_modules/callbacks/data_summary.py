@@ -19,6 +19,11 @@ def _some(names: Sequence[Any]) -> str:
     return shown + (f" and {len(names) - SHOWN} more" if len(names) > SHOWN else "")
 
 
+def printable(name: str) -> str:
+    """A file name as the console can show it: bytes that are no UTF-8 as ``\\xe9`` escapes."""
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
 def summary_text(summary: Mapping[str, Any], skipped_file: Path | None = None) -> str:
     """``Data: 2 classes (cat, dog); train 480, val 60; cached in host memory, 13.2 MiB`` and, if any, a
     line naming the files skipped."""
@@ -33,7 +38,7 @@ def summary_text(summary: Mapping[str, Any], skipped_file: Path | None = None) -
     skipped = summary.get("skipped") or {}
     if skipped:
         listed = f", all listed in {skipped_file}" if skipped_file else ""
-        names = [f"{Path(path).name} ({why})" for path, why in skipped.items()]
+        names = [f"{printable(Path(path).name)} ({why})" for path, why in skipped.items()]
         text += f"\nSkipped {len(skipped)} file(s) that are no readable image{listed}: {_some(names)}"
     return text
 
@@ -53,5 +58,5 @@ class DataSummary(Callback):
             if trainer.is_global_zero:
                 skipped_file.parent.mkdir(parents=True, exist_ok=True)
                 lines = (f"{path}\t{why}\n" for path, why in summary["skipped"].items())
-                skipped_file.write_text("".join(lines), encoding="utf-8")
+                skipped_file.write_text("".join(lines), encoding="utf-8", errors="surrogateescape")
         rank_zero_info(summary_text(summary, skipped_file))

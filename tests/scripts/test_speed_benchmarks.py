@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 
 import pytest
@@ -75,3 +76,10 @@ def test_cache_benchmark_prints_the_host_cache_and_two_runs_of_disk_and_stream(t
     speeds = [line.split()[-5:] for line in out.splitlines() if line.startswith(rates)]
     assert len(speeds) == 2 and all(float(cell) > 0 for row in speeds for cell in row), speeds
     assert len(list((tmp_path / "jpegs").rglob("*.jpg"))) == 40
+
+
+def test_cache_key_benchmark_prints_both_keys(tmp_path, capsys) -> None:
+    main(["cache_key", "--photos", "12", "--size", "16", "12", "--folder", str(tmp_path / "photos")])
+    out = capsys.readouterr().out
+    assert "12 photos of 16x12" in out and re.search(r"project key \(size, mtime, ctime\)\s+\d+ ms", out)
+    assert re.search(r"SHA-256 of content, warm\s+\d+ ms", out) and "content / project key, warm: x" in out
