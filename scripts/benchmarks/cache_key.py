@@ -26,6 +26,7 @@ from datamodules.disk_cache import cache_key
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--photos", type=int, default=10_000, help="how many photos (default 10000)")
     parser.add_argument("--folder", type=Path, required=True, help="where the photos are generated (kept)")
+    parser.add_argument("--cold", action="store_true", help="also digest after dropping the page cache")
     parser.add_argument(
         "--size", type=int, nargs=2, default=(320, 240), help="width height (default 320 240)"
     )
