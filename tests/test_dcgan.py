@@ -195,12 +195,21 @@ def test_one_manual_step_trains_d_then_g(faces_dir: Path, tmp_path: Path) -> Non
 
 
 def test_label_smoothing_sets_the_real_target() -> None:
+    """Real images of noise give logits away from 0, where the target changes the loss (at a logit of
+    exactly 0 every target costs ln 2)."""
     model = dcgan(real_label=0.9)
-    real, fake = torch.zeros(4, 3, 32, 32), torch.zeros(4, 3, 32, 32)
+    generator = torch.Generator().manual_seed(0)
+    real = torch.rand(4, 3, 32, 32, generator=generator) * 2 - 1
+    fake = torch.rand(4, 3, 32, 32, generator=generator) * 2 - 1
     loss, real_logits, fake_logits = model.discriminator_loss(real, fake)
+    assert real_logits.abs().min() > 1e-3
     expected = torch.nn.functional.binary_cross_entropy_with_logits(real_logits, torch.full((4,), 0.9))
     expected = expected + torch.nn.functional.softplus(fake_logits).mean()
     assert loss.item() == pytest.approx(expected.item(), rel=1e-6)
+    unsmoothed = torch.nn.functional.binary_cross_entropy_with_logits(real_logits, torch.ones(4))
+    assert (
+        abs(expected.item() - (unsmoothed + torch.nn.functional.softplus(fake_logits).mean()).item()) > 1e-4
+    )
     with pytest.raises(ValueError, match="real_label"):
         dcgan(real_label=0.4)
 

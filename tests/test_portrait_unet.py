@@ -92,3 +92,31 @@ def test_every_loss_is_lower_for_the_right_masks(loss: str, classes: int) -> Non
     assert segmentation_loss(loss, right, masks) < segmentation_loss(loss, wrong, masks)
     with pytest.raises(ValueError, match="Unknown segmentation loss"):
         segmentation_loss("hinge", right, masks)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("class_names", [None, ["background", "hair", "face"]])
+def test_the_headline_dice_averages_the_foreground_classes_only(class_names) -> None:
+    """The background (class 0) is scored perfectly here and the foreground badly: a mean that included the
+    background would read far higher."""
+    from lit_modules.nets import UNet
+    from lit_modules.segmentation import SegmentationTask
+
+    classes = len(class_names) if class_names else 2
+    model = SegmentationTask(UNet(num_classes=1 if class_names is None else classes, features=4), class_names)
+    masks = torch.zeros(1, 8, 8, dtype=torch.long)
+    masks[0, :2] = 1
+    masks[0, 2:4] = classes - 1  # the last class (1 for binary masks)
+    predicted = masks.clone()
+    predicted[0, :4, :6] = 0  # most foreground pixels missed, every background pixel right
+    logged: dict[str, float] = {}
+    model.log = lambda name, value, **kwargs: logged.__setitem__(name, float(value))
+    model.val_metrics.update(predicted, masks)
+    model.on_validation_epoch_end()
+    per_class = [
+        2
+        * ((predicted == c) & (masks == c)).sum().item()
+        / ((predicted == c).sum() + (masks == c).sum()).item()
+        for c in range(classes)
+    ]
+    assert logged["val/dice"] == pytest.approx(sum(per_class[1:]) / (classes - 1), abs=1e-6)
+    assert logged["val/dice"] < 0.5 < per_class[0]

@@ -43,6 +43,16 @@ def test_split_ignores_file_system_order_and_depends_on_seed(image_folder, monke
     assert _paths(RMBDataModule(root, seed=7)) != reference
 
 
+def test_the_split_itself_sorts_what_it_is_given() -> None:
+    """The split does not rely on its caller's order: any order of the same files gives the same parts."""
+    from datamodules.splits import split_items
+
+    files = [f"img_{i:03d}.jpg" for i in range(50)]
+    reference = split_items(files, (0.8, 0.1, 0.1), seed=0)
+    for order in (files[::-1], files[1::2] + files[::2]):
+        assert split_items(order, (0.8, 0.1, 0.1), seed=0) == reference
+
+
 def test_course_labels() -> None:
     assert RMBDataModule("/nowhere").class_names == ["1", "100"]
     assert CatsDogsDataModule("/nowhere").class_names == ["cat", "dog"]

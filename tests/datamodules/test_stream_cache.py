@@ -167,3 +167,24 @@ def test_masks_keep_the_memory_mapped_cache_when_larger_than_memory(tmp_path, mo
     masks = SegmentationDataModule(data, image_size=16, batch_size=2, split=(0.5, 0.5, 0.0))
     masks.setup("fit")
     assert "(memory-mapped)" in masks.data_summary("fit")["cache"]
+
+
+def test_streamed_augmentation_is_new_each_epoch_and_replays_within_one(image_folder) -> None:
+    """The seed of an image's augmentation holds the epoch: the same image is cropped anew next epoch, and
+    the same way again when its epoch is read again (as a resumed run reads it)."""
+    from torchvision.transforms import v2
+
+    data = image_folder(["1", "100"], per_class=6, name="images/train").parent
+    image_folder(["1", "100"], per_class=2, name="images/val")
+    streamed = RMBDataModule(data, image_size=16, batch_size=4, cache="stream")
+    streamed.setup("fit")
+    dataset = streamed.dataset("train")
+    dataset.augment = v2.RandomCrop(16, padding=6)
+
+    def views(epoch: int) -> list[torch.Tensor]:
+        dataset.set_epoch(epoch)
+        return [dataset[i][0] for i in range(6)]
+
+    first = views(1)
+    assert all(torch.equal(a, b) for a, b in zip(first, views(1), strict=True))
+    assert not all(torch.equal(a, b) for a, b in zip(first, views(2), strict=True))
