@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pickle
 import re
+import sys
 import tempfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -54,8 +55,26 @@ def unwritable(folder: Path) -> str | None:
     return None
 
 
-def unloadable_checkpoint(ckpt_path: str | Path) -> str | None:
-    """Why ``--ckpt_path`` is no checkpoint that loads without running code, or None."""
+def class_paths(config: Any) -> Iterator[str]:
+    """Every ``class_path`` (and ``_class_path``) string in a nested config."""
+    if isinstance(config, dict):
+        for key, value in config.items():
+            if key in ("class_path", "_class_path") and isinstance(value, str):
+                yield value
+            else:
+                yield from class_paths(value)
+    elif isinstance(config, list | tuple):
+        for value in config:
+            yield from class_paths(value)
+
+
+def imported(class_path: str) -> bool:
+    """Whether ``module.Class`` lies in a module this process has imported already."""
+    return class_path.rpartition(".")[0] in sys.modules
+
+
+def unloadable_checkpoint(ckpt_path: str | Path, flag: str = "--ckpt_path") -> str | None:
+    """Why ``ckpt_path`` is no checkpoint that loads without running code or importing a module, or None."""
     try:
         checkpoint = torch.load(ckpt_path, map_location="cpu", mmap=True, weights_only=True)
     except pickle.UnpicklingError as err:
@@ -66,10 +85,18 @@ def unloadable_checkpoint(ckpt_path: str | Path) -> str | None:
     except Exception:  # truncated, empty, another format: torch raises several types
         reason = "it does not load: it is truncated, empty or no checkpoint"
     else:
-        if isinstance(checkpoint, dict) and "state_dict" in checkpoint:
+        if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
+            reason = "it is a torch file but no Lightning checkpoint (no state_dict)"
+        elif foreign := [
+            path for path in class_paths(checkpoint.get("hyper_parameters")) if not imported(path)
+        ]:
+            reason = (
+                f"it names {foreign[0]}, a class of a module not imported here, and a checkpoint never makes "
+                "hello-lightning import one; pass --config with the config the run was trained with"
+            )
+        else:
             return None
-        reason = "it is a torch file but no Lightning checkpoint (no state_dict)"
-    return f"--ckpt_path {ckpt_path}: {reason}. Pass a .ckpt file a hello-lightning fit wrote, best or last."
+    return f"{flag} {ckpt_path}: {reason}. Pass a .ckpt file a hello-lightning fit wrote."
 
 
 def checkpoint_misfit(ckpt_path: str | Path, model: nn.Module, hparams: Mapping[str, Any]) -> str | None:

@@ -36,7 +36,7 @@ from torch import nn
 from datamodules import ImageFolderDataModule
 from datamodules.transforms import normalize_batch
 from lit_modules.classification import ClassificationTask
-from lit_modules.nets.errors import ConfigError
+from lit_modules.config_checks import unloadable_checkpoint
 from lit_modules.nets.safe_pickle import safe_torch_load
 
 FORMATS = {"onnx": ".onnx", "torchscript": ".pt"}
@@ -57,9 +57,9 @@ class Deployable(nn.Module):
 
 def load_classifier(ckpt: Path) -> ClassificationTask:
     """The trained module of a ``hello-lightning`` checkpoint, rebuilt from the config saved in it."""
-    hparams = safe_torch_load(ckpt).get("hyper_parameters", {})
-    module_name, _, class_name = hparams.get("_class_path", "").rpartition(".")
-    if not hparams.get("input_shape"):
+    hparams = safe_torch_load(ckpt).get("hyper_parameters", {})  # a checkpoint, as main checked
+    module_name, _, class_name = str(hparams.get("_class_path", "")).rpartition(".")
+    if not hparams.get("input_shape") or module_name.partition(".")[0] != "lit_modules":
         raise SystemExit(
             f"{ckpt}: {class_name or 'this model'} is not an image classifier run; ImageClassifier and "
             "FinetuneClassifier runs export (the names classifier packs variable-length sequences, which "
@@ -134,10 +134,9 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if not args.ckpt.is_file():
         parser.error(f"checkpoint {args.ckpt} does not exist; train first (hello-lightning fit --config ...)")
-    try:
-        model = load_classifier(args.ckpt)
-    except ConfigError as err:
-        parser.exit(2, f"error: {err}\n")
+    if problem := unloadable_checkpoint(args.ckpt, flag="checkpoint"):
+        parser.exit(2, f"error: {problem}\n")
+    model = load_classifier(args.ckpt)
     datamodule = load_data(args.ckpt, args.data_dir)
     mean, std = datamodule.mean, datamodule.std
     deployable = Deployable(model.net, mean, std).eval()

@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if not args.ckpt.is_file():
         parser.error(f"checkpoint {args.ckpt} does not exist; train first (hello-lightning fit --config ...)")
-    if problem := unloadable_checkpoint(args.ckpt):
+    if problem := unloadable_checkpoint(args.ckpt, flag="checkpoint"):
         parser.error(problem)
     if min(args.n, args.walks, args.steps) < 1 or args.steps < 2:
         parser.error("--n and --walks must be >= 1 and --steps >= 2")

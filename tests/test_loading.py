@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import importlib
 import os
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 import torchvision
@@ -224,3 +226,83 @@ def test_torchvision_weights_load_tensors_only_and_are_rehashed(tmp_path, monkey
         download_state_dict(enum)
     assert not cached.exists()
     assert calls[0]["weights_only"] is True and calls[0]["check_hash"] is True
+
+
+def write_module(folder: Path, name: str, source: str) -> None:
+    (folder / f"{name}.py").write_text(source)
+
+
+COURSE_NET = """from pathlib import Path
+import torch
+from torch import nn
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(2, 2)
+
+    def __setstate__(self, state):
+        Path({marker!r}).write_text("setstate ran")
+        super().__setstate__(state)
+"""
+IMPORT_RUNS = """from pathlib import Path
+Path({marker!r}).write_text("import ran")
+
+class Thing:
+    pass
+"""
+SAVE_THING = (
+    "import sys, torch; sys.path.insert(0, sys.argv[1]); import import_runs; "
+    "torch.save(import_runs.Thing, sys.argv[2])"
+)
+
+
+def test_a_pickle_never_imports_a_module_nor_runs_a_class_of_its_own(tmp_path: Path, monkeypatch) -> None:
+    """A network class's own ``__setstate__`` never runs (the class is rebuilt as an inert stand-in, the
+    tensors still come through); naming a module that is importable but not imported yet imports nothing."""
+    marker = tmp_path / "code_ran"
+    write_module(tmp_path, "course_net", COURSE_NET.format(marker=str(marker)))
+    write_module(tmp_path, "import_runs", IMPORT_RUNS.format(marker=str(marker)))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    trained = importlib.import_module("course_net").Net()
+    torch.save({"model": trained, "epoch": 3}, tmp_path / "whole.pth")
+    loaded = safe_torch_load(tmp_path / "whole.pth")
+    assert not marker.exists() and isinstance(loaded["model"], StandIn)
+    assert torch.equal(loaded["model"].state_dict()["fc.weight"], trained.fc.weight)
+    subprocess.run([sys.executable, "-c", SAVE_THING, str(tmp_path), str(tmp_path / "thing.pth")], check=True)
+    marker.unlink()  # saving it imported the module; loading it must not
+    with pytest.raises(UnsafePickleError, match=r"import_runs\.Thing"):
+        safe_torch_load(tmp_path / "thing.pth")
+    assert not marker.exists() and "import_runs" not in sys.modules
+
+
+@pytest.mark.parametrize("form", ["whole_on_gpu", "whole_data_parallel", "numpy_and_partial"])
+def test_whole_models_of_every_course_form_give_their_tensors(form, tmp_path: Path, monkeypatch) -> None:
+    """Each saved by a course script whose network class is gone by the time the file is loaded."""
+    write_module(
+        tmp_path, "course_model", "from lit_modules.nets import LeNet\n\nclass Net(LeNet):\n    pass\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    trained = importlib.import_module("course_model").Net(num_classes=2)
+    extra = {
+        "best_acc": np.float64(0.97),
+        "history": np.arange(3),
+        "norm": functools.partial(nn.LayerNorm, eps=1e-6),
+    }
+    payload = {
+        "whole_on_gpu": trained,
+        "whole_data_parallel": nn.DataParallel(trained),
+        "numpy_and_partial": {"model": trained, **extra},
+    }[form]
+    path = tmp_path / f"{form}.pth"
+    with monkeypatch.context() as patch:
+        if form == "whole_on_gpu":
+            patch.setattr(torch.serialization, "location_tag", lambda storage: "cuda:0")
+        torch.save(payload, path)
+    (tmp_path / "course_model.py").unlink()
+    monkeypatch.delitem(sys.modules, "course_model")
+    net = LeNet(num_classes=2)
+    extras = load_weights(net, path)
+    assert same_weights(net, trained)
+    if form == "numpy_and_partial":
+        assert extras["best_acc"] == 0.97 and extras["history"].tolist() == [0, 1, 2]

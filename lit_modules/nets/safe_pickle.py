@@ -1,54 +1,67 @@
 """Read a weights file a user hands over without letting it run code.
 
 ``safe_torch_load`` is the one way the project opens a ``.pth``/``.pt``/``.ckpt``/``.pkl`` file it did not
-write itself. It tries ``torch.load(weights_only=True)`` first (tensors, containers, numbers: plain state
-dicts and Lightning checkpoints). Whole pickled models (``torch.save(model)``, as the course saves them)
-need more: they name their classes. Those load through ``RestrictedUnpickler``, which calls only an
-allow-list (torch's tensor-rebuild functions, containers, ``torch.nn`` layers and the project's networks)
-and turns a class that is not importable here (the course's ``__main__.Net``) into an inert stand-in that
-only carries its tensors. Any other callable stops the load with one message naming the file, the
-callable and the opt-in: ``HELLO_LIGHTNING_TRUST_PICKLE=1``, after which the file loads as plain
-``torch.load`` would, with a warning that it can run code.
+write itself, always through torch's own ``weights_only`` unpickler (tensors, containers, numbers: plain
+state dicts and Lightning checkpoints load as they are). A whole pickled model (``torch.save(model)``, as
+the course saves them) names its classes; torch lists them without unpickling anything
+(``get_unsafe_globals_in_checkpoint``), and each is judged without importing anything new:
 
-Hand-written because torch's own ``weights_only`` unpickler refuses every class it does not know, so it
-cannot give the tensors of a whole model whose class is gone.
+- a network class (any ``nn.Module`` subclass already imported here) or a class that is not importable here
+  (the course's ``__main__.Net``) is rebuilt as a ``StandIn``, an inert module that only carries its
+  tensors: neither the real class's ``__init__`` nor its ``__setstate__`` ever runs;
+- a few harmless helpers keep their meaning (``functools.partial``, numpy scalars and arrays, the pure
+  functions of ``torch.nn.functional``);
+- anything else (``os.system``, ``builtins.eval``, ``subprocess.Popen``...) stops the load with one message
+  naming the file, the callable and the opt-in, ``HELLO_LIGHTNING_TRUST_PICKLE=1``, after which the file
+  loads as plain ``torch.load`` would, with a warning that it can run code.
 """
 
 from __future__ import annotations
 
-import importlib
 import importlib.util
 import os
 import pickle
 import sys
 import warnings
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import numpy.dtypes
 import torch
 from torch import nn
 
 from lit_modules.nets.errors import ConfigError
 
 TRUST_VARIABLE = "HELLO_LIGHTNING_TRUST_PICKLE"
-# Modules whose nn.Module classes may be rebuilt: torch's layers and the project's own networks.
-MODULE_PACKAGES = ("torch.nn.", "torchvision.models.", "torchvision.ops.", "lit_modules.nets.")
-CONTAINERS = {("collections", "OrderedDict"), ("builtins", "set"), ("builtins", "frozenset")}
-# Python 2 names that protocol-2 pickles (torch.save's) use; the default find_class maps them the same way.
-PYTHON2_MODULES = {"__builtin__": "builtins", "copy_reg": "copyreg", "exceptions": "builtins"}
-TENSOR_REBUILDERS = {"torch._utils", "torch._tensor"}  # their ``_rebuild_*`` functions only
+# Globals a course checkpoint may hold beside its networks, safe to call with any arguments.
+# numpy's rebuild functions are taken from how numpy pickles a scalar and an array, under the module names
+# numpy 1 and 2 save them as.
+NUMPY_REBUILDERS = {"scalar": np.float64(0).__reduce__()[0], "_reconstruct": np.zeros(1).__reduce__()[0]}
+# A rebuilt numpy dtype gets its state set as an instance of its own class (numpy.dtypes.Float64DType...).
+NUMPY_DTYPE_CLASSES = [
+    cls for cls in vars(np.dtypes).values() if isinstance(cls, type) and issubclass(cls, np.dtype)
+]
+HELPERS: dict[str, Any] = {
+    "functools.partial": partial,  # torchvision keeps norm_layer=partial(nn.LayerNorm, eps=...)
+    "numpy.dtype": np.dtype,
+    "numpy.ndarray": np.ndarray,
+    **{
+        f"{module}.multiarray.{name}": rebuild
+        for module in ("numpy.core", "numpy._core")
+        for name, rebuild in NUMPY_REBUILDERS.items()
+    },
+}
 
 
 class UnsafePickleError(ConfigError):
     """A weights file whose pickle would call something outside the allow-list."""
 
 
-class RefusedGlobal(pickle.UnpicklingError):
-    """The restricted unpickler met a callable outside its allow-list (named in the message)."""
-
-
 class StandIn(nn.Module):
-    """Stands in for a network class that is not importable here; unpickling fills its modules and tensors.
+    """Stands in for a network class of a whole pickled model; unpickling fills its modules and tensors.
 
     It accepts and ignores any constructor arguments, and cannot run.
     """
@@ -60,60 +73,43 @@ class StandIn(nn.Module):
         raise RuntimeError("A stand-in network only carries weights; it cannot run.")
 
 
-def loaded_attribute(module: str, name: str) -> Any | None:
-    """``module.name`` if ``module`` is imported already or is one of torch's and the project's own, else
-    None: a pickle never gets to import (and so run) an arbitrary module."""
-    if module not in sys.modules and not module.startswith(("torch", "torchvision", "lit_modules")):
-        return None
-    try:
-        return getattr(importlib.import_module(module), name)
-    except (ImportError, AttributeError):
-        return None
+def imported_global(full_name: str) -> tuple[bool, Any]:
+    """``(found, object)`` for ``module.name`` looked up among the modules already imported (nothing is
+    imported here); ``found`` is False for a name that cannot be had here without importing."""
+    module_name, _, name = full_name.rpartition(".")
+    module = sys.modules.get(module_name)
+    if module is not None:
+        return hasattr(module, name), getattr(module, name, None)
+    return False, None
 
 
-def allowed_global(module: str, name: str) -> Any | None:
-    """The object ``module.name`` when a pickle may call it, else None."""
-    found = loaded_attribute(module, name)
-    if (module, name) in CONTAINERS:
-        return found
-    if module in TENSOR_REBUILDERS:
-        return found if name.startswith("_rebuild_") else None
-    if module == "torch":
-        return found if isinstance(found, torch.dtype) or found in (torch.Size, torch.device) else None
-    in_packages = module.startswith(MODULE_PACKAGES) or module in ("torch.nn", "lit_modules.nets")
-    return found if in_packages and isinstance(found, type) and issubclass(found, nn.Module) else None
-
-
-def exists_here(module: str, name: str) -> bool:
-    """Whether ``module.name`` could be found here, decided without importing anything new."""
-    if module in sys.modules:
-        return hasattr(sys.modules[module], name)
-    return importlib.util.find_spec(module.split(".", 1)[0]) is not None
-
-
-class RestrictedUnpickler(pickle.Unpickler):
-    """Calls only what ``allowed_global`` allows; a class missing here becomes a ``StandIn``; anything else
-    that exists here (``os.system``, ``builtins.eval``...) raises ``RefusedGlobal`` naming it."""
-
-    def find_class(self, module: str, name: str) -> Any:
-        module = PYTHON2_MODULES.get(module, module)
-        found = allowed_global(module, name)
-        if found is not None:
-            return found
-        if exists_here(module, name):
-            raise RefusedGlobal(f"{module}.{name}")
+def safe_global(full_name: str) -> Callable | None:
+    """What the weights-only unpickler may build for ``full_name``: a ``StandIn`` for a network class or a
+    class missing here, the object itself for a listed helper; None for anything else."""
+    if full_name in HELPERS:
+        return HELPERS[full_name]
+    found, obj = imported_global(full_name)
+    if found and isinstance(obj, type) and issubclass(obj, nn.Module):
         return StandIn
+    if found and full_name.startswith("torch.nn.functional.") and callable(obj):
+        return obj
+    if not found and not exists_here(full_name):
+        return StandIn  # e.g. the course's __main__.Net or model.lenet.LeNet
+    return None
 
 
-class RestrictedPickle:
-    """A ``pickle_module`` for ``torch.load`` whose every unpickling is a ``RestrictedUnpickler``."""
+def exists_here(full_name: str) -> bool:
+    """Whether ``module.name`` could be imported here, decided without importing (and so running) it."""
+    module_name = full_name.rpartition(".")[0]
+    if module_name in sys.modules:
+        return hasattr(sys.modules[module_name], full_name.rpartition(".")[2])
+    top = module_name.split(".", 1)[0]
+    return bool(top) and importlib.util.find_spec(top) is not None
 
-    __name__ = "pickle"
-    Unpickler = RestrictedUnpickler
 
-    @staticmethod
-    def load(file: Any, **kwargs: Any) -> Any:
-        return RestrictedUnpickler(file, **kwargs).load()
+def trusts_pickles() -> bool:
+    """Whether the user opted in to full pickle (``HELLO_LIGHTNING_TRUST_PICKLE=1``)."""
+    return os.environ.get(TRUST_VARIABLE, "0") not in ("", "0")
 
 
 class LenientUnpickler(pickle.Unpickler):
@@ -127,6 +123,8 @@ class LenientUnpickler(pickle.Unpickler):
 
 
 class LenientPickle:
+    """The ``pickle_module`` ``torch.load`` takes, unpickling with ``LenientUnpickler``."""
+
     __name__ = "pickle"
     Unpickler = LenientUnpickler
 
@@ -135,30 +133,32 @@ class LenientPickle:
         return LenientUnpickler(file, **kwargs).load()
 
 
-def trusts_pickles() -> bool:
-    return os.environ.get(TRUST_VARIABLE, "0") not in ("", "0")
-
-
-def unreadable(path: Path) -> ConfigError:
+def unreadable(path: Path, err: BaseException) -> ConfigError:
+    """The one message for a file that is no torch file this loader can read."""
+    if isinstance(err, OSError) and not isinstance(err, EOFError) and err.strerror:
+        return ConfigError(f"{path} cannot be read ({err.strerror}).")
     return ConfigError(
-        f"{path} is not a readable torch file: it is truncated, empty or of another format. Save it again "
-        "with torch.save, or pick another file."
+        f"{path} is not a readable torch file: it is truncated, empty, of another format or holds objects "
+        "this loader cannot rebuild. Save its state_dict with torch.save, or pick another file."
     )
+
+
+LOAD_ERRORS = (RuntimeError, EOFError, OSError, ValueError, TypeError, AttributeError, KeyError, IndexError)
 
 
 def safe_torch_load(path: str | Path, map_location: str | torch.device = "cpu", mmap: bool = False) -> Any:
     """``torch.load`` of a file a user handed over, which never runs the file's code (see the module doc).
 
     Raises ``UnsafePickleError`` for a file that would call anything outside the allow-list, and
-    ``ConfigError`` for a file that is not a torch file at all (truncated, empty, another format).
+    ``ConfigError`` for a file that cannot be read or is no torch file (truncated, empty, another format).
     """
     path = Path(path).expanduser()
     try:
         return torch.load(path, map_location=map_location, weights_only=True, mmap=mmap)
     except pickle.UnpicklingError:
-        pass  # a whole model, or something worse: decided below
-    except (RuntimeError, EOFError, OSError, ValueError) as err:
-        raise unreadable(path) from err
+        pass  # it names globals: judged below
+    except LOAD_ERRORS as err:
+        raise unreadable(path, err) from err
     if trusts_pickles():
         warnings.warn(
             f"{TRUST_VARIABLE} is set: loading {path} with full pickle, which can run any code in it.",
@@ -166,12 +166,19 @@ def safe_torch_load(path: str | Path, map_location: str | torch.device = "cpu", 
         )
         return torch.load(path, map_location=map_location, weights_only=False, pickle_module=LenientPickle)
     try:
-        return torch.load(path, map_location=map_location, weights_only=False, pickle_module=RestrictedPickle)
-    except RefusedGlobal as err:
+        names = torch.serialization.get_unsafe_globals_in_checkpoint(path)
+    except Exception as err:  # the legacy (pre-zip) format and damaged archives cannot be listed
+        raise unreadable(path, err) from err
+    refused = [name for name in names if safe_global(name) is None]
+    if refused:
         raise UnsafePickleError(
-            f"{path} is a pickle that would call {err}, which can run "
-            "code; hello-lightning loads tensors, containers and torch.nn layers only. If you trust the "
-            f"file, set {TRUST_VARIABLE}=1 to load it with full pickle."
-        ) from None
-    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError) as err:
-        raise unreadable(path) from err
+            f"{path} is a pickle that would call {', '.join(refused[:3])}, which can run code; "
+            "hello-lightning loads tensors, containers and networks' weights only. If you trust the file, "
+            f"set {TRUST_VARIABLE}=1 to load it with full pickle."
+        )
+    try:
+        allowed = [(safe_global(name), name) for name in names] + NUMPY_DTYPE_CLASSES
+        with torch.serialization.safe_globals(allowed):
+            return torch.load(path, map_location=map_location, weights_only=True, mmap=mmap)
+    except (pickle.UnpicklingError, *LOAD_ERRORS) as err:
+        raise unreadable(path, err) from err
