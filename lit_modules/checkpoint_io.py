@@ -22,10 +22,17 @@ class CheckpointWriteError(ConfigError):
     """A checkpoint could not be written (a full disk, most likely); the previous one is kept."""
 
 
-def _fsync_folder(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
+def sync_folder(folder: Path) -> None:
+    """Make a rename in ``folder`` durable; where a system cannot sync a folder (Windows, some network file
+    systems) the rename stands all the same."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
     try:
         os.fsync(fd)
+    except OSError:
+        pass
     finally:
         os.close(fd)
 
@@ -50,12 +57,14 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         temporary = path.with_name(f".{path.name}.{os.getpid()}.partial")
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
+            for stale in path.parent.glob(f".{path.name}.*.partial"):  # what a killed writer left
+                stale.unlink(missing_ok=True)
             with open(temporary, "wb") as out:
                 torch.save(checkpoint, out)
                 out.flush()
                 os.fsync(out.fileno())
             os.replace(temporary, path)
-            _fsync_folder(path.parent)
+            sync_folder(path.parent)
         except (OSError, RuntimeError) as err:
             temporary.unlink(missing_ok=True)
             # torch's zip writer reports a failed write as a RuntimeError raised while handling the OSError.

@@ -145,7 +145,9 @@ class ClassificationTask(pl.LightningModule):
         self.train_totals[0] += loss.detach() * len(targets)
         self.train_totals[1] += (logits.detach().argmax(-1) == targets).sum()
         self.train_totals[2] += len(targets)
-        if self.trainer._logger_connector.should_update_logs:
+        if (
+            self.trainer.global_step + 1
+        ) % self.trainer.log_every_n_steps == 0:  # a step whose logs are written
             self.log("train/loss_step", loss.detach(), prog_bar=True)
         return loss
 

@@ -24,7 +24,9 @@ from lightning.pytorch.utilities.exceptions import MisconfigurationException, SI
 from datamodules.errors import DataError
 from lit_modules.callbacks import (
     BestAndLastCheckpoint,
+    ConfigRecord,
     DataSummary,
+    DiscardUnstartedRun,
     FiniteLoss,
     HparamsWithMetrics,
     Interruption,
@@ -33,8 +35,6 @@ from lit_modules.callbacks import (
     PredictionCsv,
     TestConfusionMatrix,
 )
-from lit_modules.callbacks.config_record import ConfigRecord
-from lit_modules.callbacks.unstarted_run import DiscardUnstartedRun
 from lit_modules.checkpoint_io import AtomicCheckpointIO
 from lit_modules.clean_exit import user_errors_exit
 from lit_modules.cli_help import HelpFormatter, description, set_ckpt_path_help
@@ -127,11 +127,14 @@ class HelloCLI(LightningCLI):
     - Always on, each configurable by its flags: ``--checkpoint.*``, ``--lr_monitor.*``,
       ``--metrics_json.*``, ``--predictions.*``, ``Interruption`` (Ctrl-C/SIGTERM save ``last.ckpt``),
       ``FiniteLoss`` (stop at a NaN loss), ``DataSummary`` (what the data holds, after ``setup``),
+      ``DiscardUnstartedRun`` (no run folder left by a failure before the first step),
       ``--hparams_metrics.*`` (hyperparameters with the final metrics, for TensorBoard's HParams tab) and
       ``--test_confusion_matrix.*`` (a classifier's test confusion matrix). The TensorBoard logger is the
       default ``--trainer.logger``.
     - ``--test_after_fit true``: ``fit`` ends by testing its best checkpoint in the same process, so
       ``metrics.json`` holds the test numbers after one start-up.
+    - Checkpoints are written atomically (``AtomicCheckpointIO``); ``config.yaml`` records ``fit``, and a
+      later command in the same run folder writes its own ``<command>_config.yaml`` (``ConfigRecord``).
     - Checked before anything is built: positive learning rates and batch sizes, a writable run folder,
       and (before running) that a ``--ckpt_path`` fits the configured model, which wins over the
       checkpoint's saved settings.
@@ -314,9 +317,10 @@ class HelloCLI(LightningCLI):
         """The configured Trainer, with checkpoints written atomically unless the config picks a
         ``CheckpointIO``; a setting the Trainer refuses (``--trainer.max_epochs -3``) is one message."""
         configured = self.config_init[self.subcommand].trainer.get("plugins") if self.subcommand else None
-        plugins = (
-            list(configured) if isinstance(configured, list | tuple) else [configured] * bool(configured)
-        )
+        if configured is None:
+            plugins = []
+        else:
+            plugins = list(configured) if isinstance(configured, list | tuple) else [configured]
         if not any(isinstance(plugin, CheckpointIO) for plugin in plugins):
             plugins.append(AtomicCheckpointIO())
         try:

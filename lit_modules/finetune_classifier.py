@@ -19,6 +19,9 @@ from lit_modules.nets.torchvision_classifier import TorchvisionClassifier
 Strategy = Literal["none", "frozen", "zero_lr", "discriminative", "gradual"]
 
 
+BATCH_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm)
+
+
 class FinetuneClassifier(ClassificationTask):
     """Finetune a ``TorchvisionClassifier`` (``resnet18``, ``mobilenet_v3_small``...) from starting weights.
 
@@ -97,7 +100,7 @@ class FinetuneClassifier(ClassificationTask):
                     frozen = self.strategy == "zero_lr" or not any(
                         p.requires_grad for p in layer.parameters()
                     )
-                    if isinstance(layer, nn.modules.batchnorm._BatchNorm) and frozen:
+                    if isinstance(layer, BATCH_NORMS) and frozen:
                         layer.eval()
         return self
 

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import re
-import warnings
-import zipfile
 from pathlib import Path
 
 CHECKPOINT_WORDS = ("best", "last")
@@ -21,18 +19,16 @@ def run_version(folder: Path) -> int | None:
 
 
 def newest_checkpoint(task_dir: Path, word: str) -> Path | None:
-    """``best``/``last`` -> ``checkpoints/<word>.ckpt`` of the highest ``version_<n>`` that has a whole one.
+    """``best``/``last`` -> ``checkpoints/<word>.ckpt`` of the highest ``version_<n>`` that has one.
 
-    A file that is no complete torch archive (truncated by a full disk before checkpoints were written
-    atomically, or cut short by hand) is passed over with a warning naming it.
+    The CLI then checks that the file loads: a broken newest file (cut short by hand, or by a full disk
+    before checkpoints were written atomically) is an error naming it, never a silent step back to an
+    older run.
     """
     runs = sorted((v, d) for d in task_dir.glob("version_*") if (v := run_version(d)) is not None)
     for _, run in reversed(runs):
-        found = run / "checkpoints" / f"{word}.ckpt"
-        if found.is_file():
-            if zipfile.is_zipfile(found):
-                return found
-            warnings.warn(f"{found} is incomplete (not a whole torch file): passed over.", stacklevel=2)
+        if (run / "checkpoints" / f"{word}.ckpt").is_file():
+            return run / "checkpoints" / f"{word}.ckpt"
     return None
 
 

@@ -13,6 +13,7 @@ import subprocess
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -24,7 +25,6 @@ from datamodules.disk_cache import load_images
 from datamodules.image_cache import decode_image, decode_images
 from lit_modules.checkpoint_io import AtomicCheckpointIO, CheckpointWriteError
 from lit_modules.cli import main
-from lit_modules.runs import newest_checkpoint
 from tests.conftest import REPO, write_class_folders
 
 RMB = str(REPO / "configs" / "rmb_lenet.yaml")
@@ -88,14 +88,48 @@ def test_a_full_disk_during_fit_leaves_whole_checkpoints(rmb: Path, tmp_path: Pa
         assert "test/acc" in (disk / "rmb_lenet" / "version_0" / "metrics.json").read_text()
 
 
-def test_best_and_last_pass_over_a_broken_file(tmp_path: Path) -> None:
-    task = tmp_path / "rmb_lenet"
-    for version in (0, 1):
-        (task / f"version_{version}" / "checkpoints").mkdir(parents=True)
-    AtomicCheckpointIO().save_checkpoint({"state_dict": {}}, task / "version_0" / "checkpoints" / "best.ckpt")
-    (task / "version_1" / "checkpoints" / "best.ckpt").write_bytes(b"PK\x03\x04 cut short")
-    with pytest.warns(UserWarning, match=r"version_1/checkpoints/best.ckpt is incomplete"):
-        assert newest_checkpoint(task, "best") == task / "version_0" / "checkpoints" / "best.ckpt"
+def test_best_never_resolves_to_a_broken_file(rmb: Path, tmp_path: Path, capsys) -> None:
+    """A newest ``best.ckpt`` cut short (by hand, or by an older version on a full disk) is named in one
+    line, never loaded, and never silently replaced by an older run's."""
+    main(["fit", *tiny_fit(rmb, tmp_path / "runs", "--trainer.max_epochs", "1")])
+    broken = tmp_path / "runs" / "rmb_lenet" / "version_1" / "checkpoints" / "best.ckpt"
+    broken.parent.mkdir(parents=True)
+    broken.write_bytes(
+        (tmp_path / "runs" / "rmb_lenet" / "version_0" / "checkpoints" / "best.ckpt").read_bytes()[:999]
+    )
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as stop:
+        main(["test", *tiny_fit(rmb, tmp_path / "runs"), "--ckpt_path", "best"])
+    assert stop.value.code == 2
+    assert capsys.readouterr().err == (
+        f"error: --ckpt_path {broken}: it does not load: it is truncated, empty or no checkpoint. "
+        "Pass a .ckpt file a hello-lightning fit wrote.\n"
+    )
+
+
+def test_a_failed_start_keeps_every_folder_that_holds_more(tmp_path: Path) -> None:
+    """The clean-up after a failure removes a folder holding only what the start wrote, nothing else."""
+    from lightning.pytorch.loggers import TensorBoardLogger
+
+    from lit_modules.callbacks.unstarted_run import DiscardUnstartedRun
+
+    def failed_start(version: int, extra: str | None, step: int = 0) -> Path:
+        logger = TensorBoardLogger(tmp_path / "runs", name="task", version=version)
+        folder = Path(logger.log_dir)
+        folder.mkdir(parents=True)
+        (folder / "events.out.tfevents.1.host.1.0").write_bytes(b"")
+        (folder / "config.yaml").write_text("trainer: {}\n")
+        if extra:
+            (folder / extra).mkdir()
+        trainer = SimpleNamespace(
+            is_global_zero=True, global_step=step, loggers=[logger], default_root_dir=str(tmp_path / "runs")
+        )
+        DiscardUnstartedRun().on_exception(trainer, None, RuntimeError("at setup"))
+        return folder
+
+    assert not failed_start(0, None).exists()
+    assert failed_start(1, "checkpoints").exists()  # a resumed run's folder
+    assert failed_start(2, None, step=5).exists()  # it trained: its events are worth keeping
 
 
 # -- a run's record is kept --------------------------------------------------------------------------------

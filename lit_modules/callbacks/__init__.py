@@ -3,6 +3,7 @@
 from lit_modules.callbacks.box_writer import BoxWriter
 from lit_modules.callbacks.cam import CAM, cam_with_logits
 from lit_modules.callbacks.checkpoint import BestAndLastCheckpoint
+from lit_modules.callbacks.config_record import ConfigRecord
 from lit_modules.callbacks.confusion_matrix import ConfusionMatrixFigure, TestConfusionMatrix
 from lit_modules.callbacks.data_summary import DataSummary
 from lit_modules.callbacks.detection_views import DetectionViews
@@ -21,14 +22,17 @@ from lit_modules.callbacks.metrics_json import MetricsJson
 from lit_modules.callbacks.prediction_csv import PredictionCsv
 from lit_modules.callbacks.segmentation_views import SegmentationViews
 from lit_modules.callbacks.training_images import TrainingImages
+from lit_modules.callbacks.unstarted_run import DiscardUnstartedRun
 
 __all__ = [
     "CAM",
     "BestAndLastCheckpoint",
     "BoxWriter",
+    "ConfigRecord",
     "ConfusionMatrixFigure",
     "DataSummary",
     "DetectionViews",
+    "DiscardUnstartedRun",
     "FeatureMaps",
     "FiniteLoss",
     "GradCAM",

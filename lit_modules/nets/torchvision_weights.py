@@ -46,7 +46,13 @@ def hub_copy_is_intact(path: Path) -> bool:
     """Whether a torch hub file still has the SHA-256 its name starts (``resnet18-f37072fd.pth``); a name
     without a digest cannot be checked and counts as intact."""
     match = HASH_IN_NAME.search(path.name)
-    return match is None or hashlib.sha256(path.read_bytes()).hexdigest().startswith(match.group(1))
+    if match is None:
+        return True
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest().startswith(match.group(1))
 
 
 def download_state_dict(
@@ -61,7 +67,7 @@ def download_state_dict(
     cached = Path(torch.hub.get_dir()) / "checkpoints" / Path(enum.url).name
     if cached.is_file() and not hub_copy_is_intact(cached):
         warnings.warn(f"{cached} no longer has its SHA-256: fetching it again.", stacklevel=2)
-        cached.unlink()
+        cached.unlink(missing_ok=True)  # another process may have removed it first
     try:
         return enum.get_state_dict(progress=True, check_hash=True, weights_only=True)
     except Exception as err:
