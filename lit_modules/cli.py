@@ -8,7 +8,6 @@ import logging
 import os
 import sys
 import warnings
-from copy import deepcopy
 from pathlib import Path
 from typing import Any
 
@@ -143,7 +142,7 @@ class HelloCLI(LightningCLI):
     def __init__(self, args: ArgsType = None, **kwargs: Any) -> None:
         quiet_unactionable_notices()
         self.run_version: int | None = None
-        self._configured_model: Any = None
+        self.checkpoint: str | None = None
         super().__init__(
             pl.LightningModule,
             pl.LightningDataModule,
@@ -239,17 +238,19 @@ class HelloCLI(LightningCLI):
             self.parser.error(f"--ckpt_path {ckpt_path}: no such file. Pass a .ckpt file, best or last.")
         if ckpt_path and (problem := unloadable_checkpoint(ckpt_path)):
             self.parser.error(problem)
-        if ckpt_path:
-            self.run_version = version_of_checkpoint(ckpt_path, self.task_dir)
-        # LightningCLI next replaces the model settings by those saved in the checkpoint, silently dropping
-        # the config's edits; the config is kept instead, and a checkpoint that cannot apply is named.
-        self._configured_model = deepcopy(config.get("model")) if ckpt_path else None
+        if not ckpt_path:
+            return
+        self.run_version = version_of_checkpoint(ckpt_path, self.task_dir)
+        # LightningCLI next re-reads the model settings saved in a checkpoint over the config's, silently
+        # dropping its edits and importing whatever classes the file names. The path is held back until
+        # then: the config given wins, and a checkpoint that cannot apply is named before running.
+        self.checkpoint, config.ckpt_path = ckpt_path, None
 
     # -- before anything is built --------------------------------------------------------------------------
     def before_instantiate_classes(self) -> None:
         config = self.subcommand_config
-        if self._configured_model is not None:
-            config.model = self._configured_model
+        if self.checkpoint:
+            config.ckpt_path = self.checkpoint
         problems = non_positive_settings(config.as_dict())
         problems += filter(None, [unwritable(Path(config.trainer.default_root_dir))])
         if problems:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import importlib.util
+import json
 import pickle
 import re
 import sys
@@ -17,6 +20,7 @@ from lit_modules.nets.loading import weight_mismatches
 from lit_modules.nets.safe_pickle import safe_torch_load
 
 # Settings that must be positive wherever they appear in a config (e.g. an optimizer's init_args.lr).
+DOTTED = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)+")
 REFUSED_GLOBAL = re.compile(r"GLOBAL ([\w.]+)")  # how torch's weights_only unpickler names what it refused
 POSITIVE_KEYS = re.compile(r"lr|learning_rate|max_lr|batch_size")  # min_lr and eta_min may be 0
 
@@ -55,22 +59,33 @@ def unwritable(folder: Path) -> str | None:
     return None
 
 
-def class_paths(config: Any) -> Iterator[str]:
-    """Every ``class_path`` (and ``_class_path``) string in a nested config."""
+def dotted_names(config: Any) -> Iterator[str]:
+    """Every string in a nested config that reads as ``module.name`` (a class path, given under
+    ``class_path`` or as a plain value), also inside JSON strings, which jsonargparse resolves the same."""
     if isinstance(config, dict):
-        for key, value in config.items():
-            if key in ("class_path", "_class_path") and isinstance(value, str):
-                yield value
-            else:
-                yield from class_paths(value)
+        for value in config.values():
+            yield from dotted_names(value)
     elif isinstance(config, list | tuple):
         for value in config:
-            yield from class_paths(value)
+            yield from dotted_names(value)
+    elif isinstance(config, str):
+        if config.lstrip().startswith(("{", "[")):
+            with contextlib.suppress(ValueError):  # not JSON after all: a plain string
+                yield from dotted_names(json.loads(config))
+        elif DOTTED.fullmatch(config):
+            yield config
 
 
-def imported(class_path: str) -> bool:
-    """Whether ``module.Class`` lies in a module this process has imported already."""
-    return class_path.rpartition(".")[0] in sys.modules
+def imports_new_module(dotted: str) -> bool:
+    """Whether resolving ``module.name`` would import a module this process has not imported yet (a name
+    whose top package is not installed cannot import anything)."""
+    module = dotted.rpartition(".")[0]
+    if module in sys.modules:
+        return False
+    try:
+        return importlib.util.find_spec(module.split(".", 1)[0]) is not None
+    except (ImportError, ValueError):
+        return False
 
 
 def unloadable_checkpoint(ckpt_path: str | Path, flag: str = "--ckpt_path") -> str | None:
@@ -88,7 +103,7 @@ def unloadable_checkpoint(ckpt_path: str | Path, flag: str = "--ckpt_path") -> s
         if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
             reason = "it is a torch file but no Lightning checkpoint (no state_dict)"
         elif foreign := [
-            path for path in class_paths(checkpoint.get("hyper_parameters")) if not imported(path)
+            n for n in dotted_names(checkpoint.get("hyper_parameters")) if imports_new_module(n)
         ]:
             reason = (
                 f"it names {foreign[0]}, a class of a module not imported here, and a checkpoint never makes "

@@ -260,3 +260,26 @@ def test_a_read_only_cache_folder_is_one_message(rmb: Path, tmp_path: Path, caps
             "Read-only file system" in err
         )
         assert not list((tmp_path / "runs").glob("*/version_*"))
+
+
+@pytest.mark.parametrize("named", ["plain", "class_path", "json_string"])
+def test_a_checkpoint_never_makes_the_cli_import_a_module(named, rmb, tmp_path, monkeypatch, capsys) -> None:
+    """Lightning re-reads a checkpoint's saved settings, and jsonargparse imports the classes they name,
+    given as a class path, a plain string or JSON inside a string; such a checkpoint is refused first."""
+    marker = tmp_path / "import_ran"
+    (tmp_path / "side_effect.py").write_text(
+        f"from pathlib import Path\nPath({str(marker)!r}).write_text('x')\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    net = {
+        "plain": "side_effect.Net",
+        "class_path": {"class_path": "side_effect.Net"},
+        "json_string": '{"class_path": "side_effect.Net"}',
+    }[named]
+    hparams = {"_class_path": "lit_modules.ImageClassifier", "class_names": ["1", "100"], "net": net}
+    torch.save({"state_dict": {}, "hyper_parameters": hparams}, tmp_path / "crafted.ckpt")
+    with pytest.raises(SystemExit) as stop:
+        main(["test", *tiny_fit(rmb, tmp_path / "runs"), "--ckpt_path", str(tmp_path / "crafted.ckpt")])
+    assert stop.value.code == 2
+    assert "it names side_effect.Net, a class of a module not imported here" in capsys.readouterr().err
+    assert not marker.exists()

@@ -9,8 +9,7 @@ the course saves them) names its classes; torch lists them without unpickling an
 - a network class (any ``nn.Module`` subclass already imported here) or a class that is not importable here
   (the course's ``__main__.Net``) is rebuilt as a ``StandIn``, an inert module that only carries its
   tensors: neither the real class's ``__init__`` nor its ``__setstate__`` ever runs;
-- a few harmless helpers keep their meaning (``functools.partial``, numpy scalars and arrays, the pure
-  functions of ``torch.nn.functional``);
+- ``functools.partial`` keeps its meaning (torchvision's networks hold ``partial(nn.LayerNorm, ...)``);
 - anything else (``os.system``, ``builtins.eval``, ``subprocess.Popen``...) stops the load with one message
   naming the file, the callable and the opt-in, ``HELLO_LIGHTNING_TRUST_PICKLE=1``, after which the file
   loads as plain ``torch.load`` would, with a warning that it can run code.
@@ -28,31 +27,16 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import numpy.dtypes
 import torch
 from torch import nn
 
 from lit_modules.nets.errors import ConfigError
 
 TRUST_VARIABLE = "HELLO_LIGHTNING_TRUST_PICKLE"
-# Globals a course checkpoint may hold beside its networks, safe to call with any arguments.
-# numpy's rebuild functions are taken from how numpy pickles a scalar and an array, under the module names
-# numpy 1 and 2 save them as.
-NUMPY_REBUILDERS = {"scalar": np.float64(0).__reduce__()[0], "_reconstruct": np.zeros(1).__reduce__()[0]}
-# A rebuilt numpy dtype gets its state set as an instance of its own class (numpy.dtypes.Float64DType...).
-NUMPY_DTYPE_CLASSES = [
-    cls for cls in vars(np.dtypes).values() if isinstance(cls, type) and issubclass(cls, np.dtype)
-]
+# Globals a course checkpoint may hold beside its networks, harmless whatever their arguments. numpy is not
+# among them: a rebuilt dtype takes its layout from the file, which can make numpy read raw bytes as objects.
 HELPERS: dict[str, Any] = {
     "functools.partial": partial,  # torchvision keeps norm_layer=partial(nn.LayerNorm, eps=...)
-    "numpy.dtype": np.dtype,
-    "numpy.ndarray": np.ndarray,
-    **{
-        f"{module}.multiarray.{name}": rebuild
-        for module in ("numpy.core", "numpy._core")
-        for name, rebuild in NUMPY_REBUILDERS.items()
-    },
 }
 
 
@@ -74,13 +58,12 @@ class StandIn(nn.Module):
 
 
 def imported_global(full_name: str) -> tuple[bool, Any]:
-    """``(found, object)`` for ``module.name`` looked up among the modules already imported (nothing is
-    imported here); ``found`` is False for a name that cannot be had here without importing."""
+    """``(found, object)`` for ``module.name`` looked up among the modules already imported, in the module's
+    own namespace (a module's lazy ``__getattr__`` could import more); ``found`` is False for a name that
+    cannot be had here without importing."""
     module_name, _, name = full_name.rpartition(".")
-    module = sys.modules.get(module_name)
-    if module is not None:
-        return hasattr(module, name), getattr(module, name, None)
-    return False, None
+    namespace = vars(sys.modules[module_name]) if module_name in sys.modules else {}
+    return name in namespace, namespace.get(name)
 
 
 def safe_global(full_name: str) -> Callable | None:
@@ -91,8 +74,6 @@ def safe_global(full_name: str) -> Callable | None:
     found, obj = imported_global(full_name)
     if found and isinstance(obj, type) and issubclass(obj, nn.Module):
         return StandIn
-    if found and full_name.startswith("torch.nn.functional.") and callable(obj):
-        return obj
     if not found and not exists_here(full_name):
         return StandIn  # e.g. the course's __main__.Net or model.lenet.LeNet
     return None
@@ -102,7 +83,7 @@ def exists_here(full_name: str) -> bool:
     """Whether ``module.name`` could be imported here, decided without importing (and so running) it."""
     module_name = full_name.rpartition(".")[0]
     if module_name in sys.modules:
-        return hasattr(sys.modules[module_name], full_name.rpartition(".")[2])
+        return imported_global(full_name)[0]
     top = module_name.split(".", 1)[0]
     return bool(top) and importlib.util.find_spec(top) is not None
 
@@ -177,8 +158,7 @@ def safe_torch_load(path: str | Path, map_location: str | torch.device = "cpu", 
             f"set {TRUST_VARIABLE}=1 to load it with full pickle."
         )
     try:
-        allowed = [(safe_global(name), name) for name in names] + NUMPY_DTYPE_CLASSES
-        with torch.serialization.safe_globals(allowed):
+        with torch.serialization.safe_globals([(safe_global(name), name) for name in names]):
             return torch.load(path, map_location=map_location, weights_only=True, mmap=mmap)
     except (pickle.UnpicklingError, *LOAD_ERRORS) as err:
         raise unreadable(path, err) from err
