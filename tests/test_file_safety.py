@@ -113,23 +113,30 @@ def test_a_failed_start_keeps_every_folder_that_holds_more(tmp_path: Path) -> No
 
     from lit_modules.callbacks.unstarted_run import DiscardUnstartedRun
 
-    def failed_start(version: int, extra: str | None, step: int = 0) -> Path:
+    def failed_start(version: int, extra: str | None, step: int = 0, rank_zero: bool = True) -> Path:
         logger = TensorBoardLogger(tmp_path / "runs", name="task", version=version)
         folder = Path(logger.log_dir)
         folder.mkdir(parents=True)
         (folder / "events.out.tfevents.1.host.1.0").write_bytes(b"")
         (folder / "config.yaml").write_text("trainer: {}\n")
-        if extra:
+        if extra == "checkpoints":
             (folder / extra).mkdir()
+        elif extra:
+            (folder / extra).write_text("{}")
         trainer = SimpleNamespace(
-            is_global_zero=True, global_step=step, loggers=[logger], default_root_dir=str(tmp_path / "runs")
+            is_global_zero=rank_zero,
+            global_step=step,
+            loggers=[logger],
+            default_root_dir=str(tmp_path / "runs"),
         )
         DiscardUnstartedRun().on_exception(trainer, None, RuntimeError("at setup"))
         return folder
 
     assert not failed_start(0, None).exists()
     assert failed_start(1, "checkpoints").exists()  # a resumed run's folder
-    assert failed_start(2, None, step=5).exists()  # it trained: its events are worth keeping
+    assert failed_start(2, "metrics.json").exists()  # an earlier command's numbers
+    assert failed_start(3, None, step=1).exists()  # it trained: its events are worth keeping
+    assert failed_start(4, None, rank_zero=False).exists()  # only rank 0 touches the folder
 
 
 # -- a run's record is kept --------------------------------------------------------------------------------

@@ -139,6 +139,19 @@ def _member(name: str, data: bytes = b"", kind: bytes = tarfile.REGTYPE, link: s
     return info, io.BytesIO(data)
 
 
+def test_a_plain_tar_unpacks_into_its_folder(tmp_path: Path) -> None:
+    archive, root = tmp_path / "data.tar.gz", tmp_path / "deep" / "data"
+    root.mkdir(parents=True)
+    with tarfile.open(archive, "w:gz") as tar:
+        folder = tarfile.TarInfo("hymenoptera/train")
+        folder.type = tarfile.DIRTYPE
+        tar.addfile(folder)
+        tar.addfile(*_member("hymenoptera/train/ants.txt", b"ants"))
+    download.unpack(archive, root)
+    assert (root / "hymenoptera" / "train" / "ants.txt").read_bytes() == b"ants"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data.tar.gz", "deep"]  # nothing beside root
+
+
 @pytest.mark.parametrize(
     "members",
     [
