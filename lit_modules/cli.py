@@ -36,7 +36,8 @@ from lit_modules.callbacks import (
 )
 from lit_modules.checkpoint_io import AtomicCheckpointIO
 from lit_modules.clean_exit import user_errors_exit
-from lit_modules.cli_help import HelpFormatter, description, set_ckpt_path_help
+from lit_modules.cli_help import CKPT_PATH_HELP, HelpFormatter, description
+from lit_modules.compat import set_subcommand_help
 from lit_modules.config_checks import (
     checkpoint_misfit,
     non_positive_settings,
@@ -216,7 +217,7 @@ class HelloCLI(LightningCLI):
         return Path(self.subcommand_config.trainer.default_root_dir) / self.task_name
 
     def parse_arguments(self, parser: LightningArgumentParser, args: ArgsType) -> None:
-        set_ckpt_path_help(parser)
+        set_subcommand_help(parser, "ckpt_path", CKPT_PATH_HELP)
         if isinstance(args, dict | Namespace):
             self.config = parser.parse_object(args)
         else:

@@ -50,13 +50,3 @@ def description() -> str:
         f"A mistake in the input ends in one message; {TRACEBACK_VARIABLE}=1 shows the full traceback.",
     ]
     return "\n".join(lines)
-
-
-def set_ckpt_path_help(parser: argparse.ArgumentParser) -> None:
-    """Give every subcommand's ``--ckpt_path`` this project's meaning instead of Lightning's wording."""
-    for action in parser._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            for subparser in action.choices.values():
-                for sub_action in subparser._actions:
-                    if sub_action.dest == "ckpt_path":
-                        sub_action.help = CKPT_PATH_HELP

@@ -18,6 +18,7 @@ from torchmetrics.image.kid import KernelInceptionDistance
 from torchvision.utils import make_grid, save_image
 
 from lit_modules.callbacks.run_folder import run_folder
+from lit_modules.compat import find_unused_parameters
 from lit_modules.hparams import keep_settings_only
 from lit_modules.nets.dcgan import Generator, RandomFeatures
 from lit_modules.nets.errors import ConfigError
@@ -137,10 +138,9 @@ class DCGAN(pl.LightningModule):
     def setup(self, stage: str) -> None:
         # Under DDP each backward of a step leaves one network without gradients (the discriminator step
         # never reaches the generator), which DDP must be told about; the setting applies when Lightning wraps
-        # the model, right after this hook. DDPStrategy has no public setter for it.
-        strategy = self.trainer.strategy
-        if isinstance(strategy, DDPStrategy):
-            strategy._ddp_kwargs["find_unused_parameters"] = True
+        # the model, right after this hook.
+        if isinstance(self.trainer.strategy, DDPStrategy):
+            find_unused_parameters(self.trainer.strategy)
 
     def on_train_epoch_start(self) -> None:
         # Manual optimization steps schedulers by hand. Stepping up to the epoch number (not once per epoch

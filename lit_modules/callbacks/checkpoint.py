@@ -8,6 +8,7 @@ import lightning.pytorch as pl
 from lightning.pytorch.callbacks import ModelCheckpoint
 
 from lit_modules.callbacks.finite_loss import NonFiniteLossError
+from lit_modules.compat import save_last_checkpoint, saves_on_exception, skips_saving
 from lit_modules.nets.errors import ConfigError
 
 
@@ -43,11 +44,11 @@ class BestAndLastCheckpoint(ModelCheckpoint):
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         super().on_train_epoch_end(trainer, pl_module)
-        if self.save_last and not self._should_skip_saving_checkpoint(trainer):
-            self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
+        if self.save_last and not skips_saving(self, trainer):
+            save_last_checkpoint(self, trainer)
 
     def on_exception(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException
     ) -> None:
-        if self._should_save_on_exception(trainer) and not isinstance(exception, NonFiniteLossError):
-            self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
+        if saves_on_exception(self, trainer) and not isinstance(exception, NonFiniteLossError):
+            save_last_checkpoint(self, trainer)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import lightning.pytorch as pl
 from lightning.pytorch.callbacks import LearningRateFinder
 from lightning.pytorch.utilities import rank_zero_info
-from lightning.pytorch.utilities.exceptions import _TunerExitException
 
 from lit_modules.callbacks.run_folder import run_folder
+from lit_modules.compat import end_fit_after_tuning
 
 
 class LRRangeTest(LearningRateFinder):
@@ -42,4 +42,4 @@ class LRRangeTest(LearningRateFinder):
                 f"Learning-rate range test: suggested lr {self.optimal_lr.suggestion()}; plot {path}"
             )
         if not self.then_fit:
-            raise _TunerExitException()
+            end_fit_after_tuning()
