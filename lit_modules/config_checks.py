@@ -21,7 +21,6 @@ from lit_modules.nets.safe_pickle import safe_torch_load
 
 # Settings that must be positive wherever they appear in a config (e.g. an optimizer's init_args.lr).
 DOTTED = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)+")
-REFUSED_GLOBAL = re.compile(r"GLOBAL ([\w.]+)")  # how torch's weights_only unpickler names what it refused
 POSITIVE_KEYS = re.compile(r"lr|learning_rate|max_lr|batch_size")  # min_lr and eta_min may be 0
 
 
@@ -92,11 +91,9 @@ def unloadable_checkpoint(ckpt_path: str | Path, flag: str = "--ckpt_path") -> s
     """Why ``ckpt_path`` is no checkpoint that loads without running code or importing a module, or None."""
     try:
         checkpoint = torch.load(ckpt_path, map_location="cpu", mmap=True, weights_only=True)
-    except pickle.UnpicklingError as err:
-        called = REFUSED_GLOBAL.search(str(err))
-        reason = (
-            f"loading it would call {called.group(1) if called else 'more than tensors'}, which can run code"
-        )
+    except pickle.UnpicklingError:
+        named = torch.serialization.get_unsafe_globals_in_checkpoint(ckpt_path)
+        reason = f"loading it would call {', '.join(named[:3]) or 'more than tensors'}, which can run code"
     except Exception:  # truncated, empty, another format: torch raises several types
         reason = "it does not load: it is truncated, empty or no checkpoint"
     else:

@@ -11,8 +11,10 @@ the course saves them) names its classes; torch lists them without unpickling an
   tensors: neither the real class's ``__init__`` nor its ``__setstate__`` ever runs;
 - ``functools.partial`` keeps its meaning (torchvision's networks hold ``partial(nn.LayerNorm, ...)``);
 - anything else (``os.system``, ``builtins.eval``, ``subprocess.Popen``...) stops the load with one message
-  naming the file, the callable and the opt-in, ``HELLO_LIGHTNING_TRUST_PICKLE=1``, after which the file
-  loads as plain ``torch.load`` would, with a warning that it can run code.
+  naming the file, the callable and the opt-in, ``HELLO_LIGHTNING_TRUST_PICKLE=1``, after which every
+  callable the file names is imported and allowed (as full pickle would; a class missing here is still a
+  ``StandIn``), with a warning that the file can run code; torch's own blocklist (``os``, ``sys``,
+  ``subprocess``...) still applies. Either way one loader, torch's, reads every file.
 """
 
 from __future__ import annotations
@@ -93,25 +95,14 @@ def trusts_pickles() -> bool:
     return os.environ.get(TRUST_VARIABLE, "0") not in ("", "0")
 
 
-class LenientUnpickler(pickle.Unpickler):
-    """Full pickle (trusted files only), with a ``StandIn`` for a class that is not importable here."""
-
-    def find_class(self, module: str, name: str) -> Any:
-        try:
-            return super().find_class(module, name)
-        except (ImportError, AttributeError):
-            return StandIn
-
-
-class LenientPickle:
-    """The ``pickle_module`` ``torch.load`` takes, unpickling with ``LenientUnpickler``."""
-
-    __name__ = "pickle"
-    Unpickler = LenientUnpickler
-
-    @staticmethod
-    def load(file: Any, **kwargs: Any) -> Any:
-        return LenientUnpickler(file, **kwargs).load()
+def trusted_global(full_name: str) -> Callable:
+    """With the opt-in: the object ``module.name`` itself, imported as full pickle would (so the file can run
+    code), or a ``StandIn`` for a class that is not importable here."""
+    module_name, _, name = full_name.rpartition(".")
+    try:
+        return getattr(importlib.import_module(module_name), name)
+    except (ImportError, AttributeError, ValueError):
+        return StandIn
 
 
 def unreadable(path: Path, err: BaseException) -> ConfigError:
@@ -140,25 +131,34 @@ def safe_torch_load(path: str | Path, map_location: str | torch.device = "cpu", 
         pass  # it names globals: judged below
     except LOAD_ERRORS as err:
         raise unreadable(path, err) from err
-    if trusts_pickles():
-        warnings.warn(
-            f"{TRUST_VARIABLE} is set: loading {path} with full pickle, which can run any code in it.",
-            stacklevel=2,
-        )
-        return torch.load(path, map_location=map_location, weights_only=False, pickle_module=LenientPickle)
     try:
         names = torch.serialization.get_unsafe_globals_in_checkpoint(path)
     except Exception as err:  # the legacy (pre-zip) format and damaged archives cannot be listed
         raise unreadable(path, err) from err
-    refused = [name for name in names if safe_global(name) is None]
-    if refused:
-        raise UnsafePickleError(
-            f"{path} is a pickle that would call {', '.join(refused[:3])}, which can run code; "
-            "hello-lightning loads tensors, containers and networks' weights only. If you trust the file, "
-            f"set {TRUST_VARIABLE}=1 to load it with full pickle."
+    if trusts_pickles():
+        warnings.warn(
+            f"{TRUST_VARIABLE} is set: loading {path} with every callable it names, which can run any code.",
+            stacklevel=2,
         )
+        allowed = [(trusted_global(name), name) for name in names]
+    else:
+        refused = [name for name in names if safe_global(name) is None]
+        if refused:
+            raise UnsafePickleError(
+                f"{path} is a pickle that would call {', '.join(refused[:3])}, which can run code; "
+                "hello-lightning loads tensors, containers and networks' weights only. If you trust the "
+                f"file, set {TRUST_VARIABLE}=1 to load it with every callable it names."
+            )
+        allowed = [(safe_global(name), name) for name in names]
     try:
-        with torch.serialization.safe_globals([(safe_global(name), name) for name in names]):
+        with torch.serialization.safe_globals(allowed):
             return torch.load(path, map_location=map_location, weights_only=True, mmap=mmap)
-    except (pickle.UnpicklingError, *LOAD_ERRORS) as err:
+    except pickle.UnpicklingError as err:
+        if trusts_pickles():  # torch blocks os, sys, subprocess and the like whatever the allow-list says
+            raise UnsafePickleError(
+                f"{path} would call {', '.join(names[:3])}, which torch's loader refuses even with "
+                f"{TRUST_VARIABLE}=1: no weights file needs that."
+            ) from err
+        raise unreadable(path, err) from err
+    except LOAD_ERRORS as err:
         raise unreadable(path, err) from err
